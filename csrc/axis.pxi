@@ -1,0 +1,93 @@
+# Row kernels of the axis functions (softmax, log_softmax, softmin) over C-contiguous
+# 2-D buffers: the Python layer moves the reduced axis last.  Sums and the
+# exponentials are evaluated in the wide type of scalar.pxi (double for
+# float32, long double for float64) and each output is rounded once.
+
+from libc.math cimport INFINITY
+
+cdef enum:
+    MODE_SOFTMAX = 0
+    MODE_LOG_SOFTMAX = 1
+    MODE_SOFTMIN = 2
+
+AXIS_MODES = {"softmax": MODE_SOFTMAX, "log_softmax": MODE_LOG_SOFTMAX,
+              "softmin": MODE_SOFTMIN}
+
+
+cdef void _softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int mode,
+                        wide_t like) noexcept nogil:
+    cdef Py_ssize_t r, i, n = x.shape[1]
+    cdef wide_t sign = -1 if mode == MODE_SOFTMIN else 1
+    cdef wide_t m, d, rest, ties, log_sum, total
+    for r in range(x.shape[0]):
+        # NaN never wins the comparison; it reaches the sum below instead.
+        m = -INFINITY
+        for i in range(n):
+            d = sign * x[r, i]
+            m = d if d > m else m
+        # Sum of exp(x - max) split as ties (entries equal to the max, each
+        # exp(0) = 1) plus the rest, so log(sum) = log1p(rest + ties - 1) keeps
+        # its accuracy when one logit dominates.  A NaN d (NaN entry, +inf
+        # entry, or an all -inf row) is added as is and poisons the row.
+        rest = 0
+        ties = 0
+        for i in range(n):
+            d = sign * x[r, i] - m
+            rest += w_exp(d) if d < 0 else (0 if d == 0 else d)
+            ties += d == 0
+        total = rest + (ties - 1)
+        if mode == MODE_LOG_SOFTMAX:
+            log_sum = w_log1p(total)
+            for i in range(n):
+                out[r, i] = <floating>(sign * x[r, i] - m - log_sum)
+        else:
+            total = 1 + total
+            for i in range(n):
+                out[r, i] = <floating>(w_exp(sign * x[r, i] - m) / total)
+
+
+cdef void _softmax_backward_rows(const floating[:, ::1] grad, const floating[:, ::1] y,
+                                 floating[:, ::1] out, int mode, wide_t like) noexcept nogil:
+    cdef Py_ssize_t r, i, n = y.shape[1]
+    cdef wide_t sign = -1 if mode == MODE_SOFTMIN else 1
+    cdef wide_t acc
+    for r in range(y.shape[0]):
+        acc = 0
+        if mode == MODE_LOG_SOFTMAX:
+            for i in range(n):
+                acc += grad[r, i]
+            for i in range(n):
+                out[r, i] = <floating>(grad[r, i] - w_exp(<wide_t>y[r, i]) * acc)
+        else:
+            for i in range(n):
+                acc += <wide_t>grad[r, i] * y[r, i]
+            for i in range(n):
+                out[r, i] = <floating>(sign * y[r, i] * (grad[r, i] - acc))
+
+
+cdef inline Py_ssize_t _same_shape(tuple shapes) except -1:
+    if len(set(shapes)) != 1:
+        raise ValueError(f"buffer shapes differ: {shapes}")
+    return 0
+
+
+def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int mode):
+    """out[r] = softmax/log_softmax/softmin(x[r]) for each row r (mode from AXIS_MODES)."""
+    _same_shape(((x.shape[0], x.shape[1]), (out.shape[0], out.shape[1])))
+    with nogil:
+        if floating is float:
+            _softmax_rows(x, out, mode, <double>0)
+        else:
+            _softmax_rows(x, out, mode, <long double>0)
+
+
+def softmax_backward_rows(const floating[:, ::1] grad, const floating[:, ::1] y,
+                          floating[:, ::1] out, int mode):
+    """Vector-Jacobian product of the row function `mode` from its saved output y."""
+    _same_shape(((grad.shape[0], grad.shape[1]), (y.shape[0], y.shape[1]),
+                 (out.shape[0], out.shape[1])))
+    with nogil:
+        if floating is float:
+            _softmax_backward_rows(grad, y, out, mode, <double>0)
+        else:
+            _softmax_backward_rows(grad, y, out, mode, <long double>0)

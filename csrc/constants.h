@@ -1,0 +1,20 @@
+/* Constants of the scalar kernels, written once in long double precision so the
+   float64 kernels (evaluated in long double) lose nothing; the float32 kernels
+   (evaluated in double) round them once. */
+#ifndef PYACT_CONSTANTS_H
+#define PYACT_CONSTANTS_H
+
+#define PYACT_SELU_ALPHA 1.6732632423543772848170429916717L
+#define PYACT_SELU_SCALE 1.0507009873554804934193349852946L
+#define PYACT_INV_SQRT2 0.70710678118654752440084436210484904L
+/* 1/sqrt(2) - (long double)(1/sqrt(2)) on x87 (64-bit significand) */
+#define PYACT_INV_SQRT2_LO 1.895032558893257079655062e-20L
+#define PYACT_FOUR_OVER_PI 1.2732395447351626861510701069801149L
+#define PYACT_INV_SQRT_2PI 0.39894228040143267793994605993438187L
+/* 2 sqrt(2/pi) and the cubic coefficient of the tanh form of GELU */
+#define PYACT_GELU_K1 1.5957691216057307117597842397375L
+#define PYACT_GELU_CUBIC 0.044715L
+/* softsign is +-1 beyond 2**60 in float32 and float64 */
+#define PYACT_SOFTSIGN_SATURATES_ABOVE 1152921504606846976.0L
+
+#endif
