@@ -46,13 +46,46 @@ cdef void _softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int mode
                 out[r, i] = <floating>(w_exp(sign * x[r, i] - m) / total)
 
 
+# The softmax vjp y (g - sum(g y)) cancels where g_i is close to the dot product,
+# so the dot product is kept as an unevaluated sum hi + lo: exact products
+# (float32 products are exact in double; float64 factors are split in halves
+# whose products are exact in long double) added with Neumaier's compensation.
+
+cdef inline void _add_compensated(wide_t* total, wide_t* low, wide_t term) noexcept nogil:
+    cdef wide_t t = total[0] + term
+    low[0] += ((total[0] - t) + term) if w_abs(total[0]) >= w_abs(term) else ((term - t) + total[0])
+    total[0] = t
+
+# Veltkamp split of a double into two halves of at most 27 significant bits;
+# beyond 2**996 the split would overflow, and the value is kept whole.
+cdef inline void _split(double a, double* high, double* low) noexcept nogil:
+    cdef double t = a * 134217729.0
+    cdef double h = t - (t - a)
+    cdef bint huge = fabs(a) > 6.696928794914171e+299
+    high[0] = a if huge else h
+    low[0] = 0 if huge else a - h
+
+cdef inline void _add_product(wide_t* total, wide_t* low, double a, double b) noexcept nogil:
+    cdef double a1, a2, b1, b2
+    if wide_t is double:  # float32 factors: the product is exact in double
+        _add_compensated(total, low, a * b)
+    else:
+        _split(a, &a1, &a2)
+        _split(b, &b1, &b2)
+        _add_compensated(total, low, <wide_t>a1 * b1)
+        _add_compensated(total, low, <wide_t>a1 * b2)
+        _add_compensated(total, low, <wide_t>a2 * b1)
+        _add_compensated(total, low, <wide_t>a2 * b2)
+
+
 cdef void _softmax_backward_rows(const floating[:, ::1] grad, const floating[:, ::1] y,
                                  floating[:, ::1] out, int mode, wide_t like) noexcept nogil:
     cdef Py_ssize_t r, i, n = y.shape[1]
     cdef wide_t sign = -1 if mode == MODE_SOFTMIN else 1
-    cdef wide_t acc
+    cdef wide_t acc, low
     for r in range(y.shape[0]):
         acc = 0
+        low = 0
         if mode == MODE_LOG_SOFTMAX:
             for i in range(n):
                 acc += grad[r, i]
@@ -60,9 +93,9 @@ cdef void _softmax_backward_rows(const floating[:, ::1] grad, const floating[:, 
                 out[r, i] = <floating>(grad[r, i] - w_exp(<wide_t>y[r, i]) * acc)
         else:
             for i in range(n):
-                acc += <wide_t>grad[r, i] * y[r, i]
+                _add_product(&acc, &low, grad[r, i], y[r, i])
             for i in range(n):
-                out[r, i] = <floating>(sign * y[r, i] * (grad[r, i] - acc))
+                out[r, i] = <floating>(sign * y[r, i] * ((grad[r, i] - acc) - low))
 
 
 cdef inline Py_ssize_t _same_shape(tuple shapes) except -1:

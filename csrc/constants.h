@@ -6,6 +6,10 @@
 
 #define PYACT_SELU_ALPHA 1.6732632423543772848170429916717L
 #define PYACT_SELU_SCALE 1.0507009873554804934193349852946L
+/* scale * alpha of SELU as a long double pair (hi + lo), so that y + scale*alpha
+   keeps its accuracy where it cancels (y -> -scale*alpha) */
+#define PYACT_SELU_SCALED_ALPHA 1.75809934084737685994021752081231934L
+#define PYACT_SELU_SCALED_ALPHA_LO -4.952907947561048096523317e-20L
 #define PYACT_INV_SQRT2 0.70710678118654752440084436210484904L
 /* 1/sqrt(2) - (long double)(1/sqrt(2)) on x87 (64-bit significand) */
 #define PYACT_INV_SQRT2_LO 1.895032558893257079655062e-20L

@@ -25,8 +25,9 @@ from libc.math cimport (fmal, exp, expl, expm1, expm1l, log1p, log1pl, tanh, tan
 from cython cimport floating
 
 cdef extern from "constants.h":
-    long double PYACT_SELU_ALPHA
     long double PYACT_SELU_SCALE
+    long double PYACT_SELU_SCALED_ALPHA
+    long double PYACT_SELU_SCALED_ALPHA_LO
     long double PYACT_INV_SQRT2
     long double PYACT_INV_SQRT2_LO
     long double PYACT_FOUR_OVER_PI
@@ -173,18 +174,21 @@ cdef inline wide_t elu_dfy(wide_t y, wide_t alpha) noexcept nogil:
 
 cdef inline wide_t selu_f(wide_t x) noexcept nogil:
     cdef wide_t scale = <wide_t>PYACT_SELU_SCALE
-    cdef wide_t scaled_alpha = <wide_t>(PYACT_SELU_SCALE * PYACT_SELU_ALPHA)
+    cdef wide_t scaled_alpha = <wide_t>PYACT_SELU_SCALED_ALPHA
     return scale * x if x > 0 else scaled_alpha * w_expm1(w_min0(x))
 
 cdef inline wide_t selu_df(wide_t x) noexcept nogil:
     cdef wide_t scale = <wide_t>PYACT_SELU_SCALE
-    cdef wide_t scaled_alpha = <wide_t>(PYACT_SELU_SCALE * PYACT_SELU_ALPHA)
+    cdef wide_t scaled_alpha = <wide_t>PYACT_SELU_SCALED_ALPHA
     return scale if x > 0 else scaled_alpha * w_exp(w_min0(x))
 
+# y + scale*alpha cancels as x -> -inf: add the constant's low part last.
 cdef inline wide_t selu_dfy(wide_t y) noexcept nogil:
     cdef wide_t scale = <wide_t>PYACT_SELU_SCALE
-    cdef wide_t scaled_alpha = <wide_t>(PYACT_SELU_SCALE * PYACT_SELU_ALPHA)
-    return scale if y > 0 else y + scaled_alpha
+    cdef wide_t scaled_alpha = <wide_t>PYACT_SELU_SCALED_ALPHA
+    cdef wide_t low = <wide_t>(PYACT_SELU_SCALED_ALPHA - <long double>scaled_alpha
+                               + PYACT_SELU_SCALED_ALPHA_LO)
+    return scale if y > 0 else (y + scaled_alpha) + low
 
 
 cdef inline wide_t celu_f(wide_t x, wide_t alpha) noexcept nogil:

@@ -105,6 +105,13 @@ def mp_selu_consts():
 
 
 def mp_Phi(x):
+    if abs(x) > 1000:
+        # mpmath's erfc overflows internally for |x| ~ 1e300; the asymptotic
+        # series Q(t) = phi(t)/t (1 - 1/t^2 + 3/t^4 - 15/t^6 + 105/t^8) is
+        # exact to ~1e-27 relative here.
+        t = abs(x)
+        q = mp_phi(t) / t * (1 - t ** -2 + 3 * t ** -4 - 15 * t ** -6 + 105 * t ** -8)
+        return q if x < 0 else 1 - q
     return mpmath.erfc(-x / mp.sqrt(2)) / 2
 
 
