@@ -32,9 +32,11 @@ COMPILER_DIRECTIVES = {
     "embedsignature": True,
 }
 
-# -fno-math-errno lets the compiler treat libm as pure and inline sqrt.  Never
+# -fno-math-errno lets the compiler treat libm as pure and inline sqrt;
+# -fno-trapping-math lets it evaluate both sides of a select, which the
+# branch-free loops need to vectorise (pyact never enables FP traps).  Never
 # -ffast-math: it breaks NaN handling and the rounding the kernels rely on.
-EXTRA_COMPILE_ARGS = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno"]
+EXTRA_COMPILE_ARGS = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-fno-trapping-math"]
 
 
 def load_registry():
