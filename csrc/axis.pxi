@@ -78,19 +78,37 @@ cdef inline void _add_product(wide_t* total, wide_t* low, double a, double b) no
         _add_compensated(total, low, <wide_t>a2 * b2)
 
 
+# g - e * s with the product's rounding error taken back (log_softmax's vjp
+# cancels where one class dominates); float32 data has the spare bits of double.
+cdef inline wide_t _minus_product(wide_t g, wide_t e, wide_t s) noexcept nogil:
+    cdef wide_t p = e * s
+    if wide_t is double:
+        return g - p
+    else:
+        return (g - p) - fmal(e, s, -p)
+
+
 cdef void _softmax_backward_rows(const floating[:, ::1] grad, const floating[:, ::1] y,
                                  floating[:, ::1] out, int mode, wide_t like) noexcept nogil:
     cdef Py_ssize_t r, i, n = y.shape[1]
     cdef wide_t sign = -1 if mode == MODE_SOFTMIN else 1
-    cdef wide_t acc, low
+    cdef wide_t acc, low, e, m
     for r in range(y.shape[0]):
         acc = 0
         low = 0
         if mode == MODE_LOG_SOFTMAX:
             for i in range(n):
-                acc += grad[r, i]
+                _add_compensated(&acc, &low, <wide_t>grad[r, i])
             for i in range(n):
-                out[r, i] = <floating>(grad[r, i] - w_exp(<wide_t>y[r, i]) * acc)
+                # For a dominant class (exp(y) > 1/2) write exp(y) = 1 + expm1(y):
+                # g - sum(g) is then exact and the rounding of the small expm1(y)
+                # hardly matters; elsewhere exp(y) <= 1/2 is used directly.
+                e = w_exp(<wide_t>y[r, i])
+                m = w_expm1(<wide_t>y[r, i])
+                out[r, i] = <floating>(
+                    (_minus_product((grad[r, i] - acc) - low, m, acc) - m * low)
+                    if y[r, i] > <floating>-0.6931471805599453 else
+                    (_minus_product(grad[r, i], e, acc) - e * low))
         else:
             for i in range(n):
                 _add_product(&acc, &low, grad[r, i], y[r, i])

@@ -197,8 +197,10 @@ cdef inline wide_t celu_f(wide_t x, wide_t alpha) noexcept nogil:
 cdef inline wide_t celu_df(wide_t x, wide_t alpha) noexcept nogil:
     return 1 if x > 0 else w_exp(w_min0(x) / alpha)
 
+# (y + alpha) / alpha rather than y / alpha + 1: y + alpha is exact where it
+# cancels (y -> -alpha as x -> -inf), so the small result keeps its accuracy.
 cdef inline wide_t celu_dfy(wide_t y, wide_t alpha) noexcept nogil:
-    return 1 if y > 0 else y / alpha + 1
+    return 1 if y > 0 else (y + alpha) / alpha
 
 
 

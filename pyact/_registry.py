@@ -240,7 +240,8 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         "softsign", "elementwise", "x / (1 + |x|).",
         "x / (1 + |x|)", "1 / (1 + |x|)^2",
         ref.softsign, ref.softsign_derivative, (),
-        ref.softsign_derivative_y, "(1 - |y|)^2", torch_name="softsign"),
+        ref.softsign_derivative_y, "(1 - |y|)^2", torch_name="softsign",
+        kinks=(0.0,)),  # f'' jumps at 0
     Activation(
         "hardsigmoid", "elementwise", "Piecewise-linear sigmoid.",
         "0 if x <= -3, 1 if x >= 3, else x / 6 + 1/2", "1/6 if -3 < x < 3 else 0",

@@ -32,13 +32,22 @@ How that is achieved:
   coefficients are computed once, lazily, to 70 digits with :mod:`decimal`
   (truncated power-series arithmetic), so they are derived from the same
   formulas and not copied from anywhere.
-* The normal CDF is computed from ``x`` directly (series for ``|x| < 1.5``,
+* The normal CDF is computed from ``x`` directly (series for ``|x| < 1.25``,
   Laplace's continued fraction beyond), never from ``erfc(-x/sqrt(2))``,
   whose rounded argument would cost ``x**2`` relative error in the tail.
 
+Axis functions (softmax, log_softmax, softmin) meet the same bound.  Their
+vector-Jacobian products carry the sums, and exp(y) for log_softmax, in
+double-word arithmetic: they are within the bound of the result except where
+the result cancels beyond ~2**-(2p) of its terms (p: bits of the evaluation
+type), e.g. when it is exactly 0; the absolute error is then below about
+2**-(2p-8) times the size of the cancelling terms.
+
 Special values: NaN in gives NaN out for every elementwise function and
-derivative; +-inf give the mathematical limits.  No floating-point warnings
-escape.  Derivative conventions at kinks follow PyTorch autograd.
+derivative; +-inf give the mathematical limits (also leaky_relu(-inf) = 0 for
+a zero slope).  No floating-point warnings escape.  Derivative conventions at
+kinks follow PyTorch autograd.  The SELU constants are the 32-digit decimals
+PyTorch uses, taken as exact.
 
 Runtime dependencies: NumPy and the standard library only.
 """
@@ -47,7 +56,7 @@ from __future__ import annotations
 import functools
 import math
 from decimal import Decimal, localcontext
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -202,6 +211,22 @@ def _two_sum(a, b):
     return s, _finite_or_zero(e)
 
 
+def _fast_two_sum(a, b):
+    """a+b = s + e exactly, for |a| >= |b|."""
+    s = a + b
+    return s, _finite_or_zero(b - (s - a))
+
+
+def _dw_mul(ah, al, bh, bl):
+    p, e = _two_prod(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+def _dw_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
 def _div_dw(a, b):
     """a/b as q + ql, with ql the first-order remainder correction."""
     q = a / b
@@ -236,13 +261,22 @@ def _dec_of(v) -> Decimal:
 
 
 def _to_dw(value: Decimal, dtype) -> Tuple:
-    """A decimal value as hi + lo in ``dtype`` (about twice its precision)."""
+    """A decimal value as hi + lo in ``dtype`` (about twice its precision).
+
+    Built from Python floats (correctly rounded from Decimal) rather than by
+    parsing strings, so it does not depend on NumPy's long double parser."""
     t = np.dtype(dtype).type
     with localcontext() as ctx:
         ctx.prec = _DIGITS + 30
-        hi = t(str(value))
-        lo = t(str(value - _dec_of(hi)))
+        h1 = float(value)
+        h2 = float(value - Decimal(h1))
+        hi = t(h1) + t(h2)   # h1 + h2 rounded once to dtype
+        lo = t(float(value - _dec_of(hi)))
     return hi, lo
+
+
+def _to_w(value: Decimal, dtype):
+    return _to_dw(value, dtype)[0]
 
 
 class _Consts:
@@ -258,12 +292,18 @@ class _Consts:
             k3 = k1 * Decimal(_GELU_CUBIC_STR)   # cubic coefficient of 2u
             inv_sqrt_2pi = 1 / (2 * pi).sqrt()
             sa = alpha * scale
-        self.selu_alpha = t(_SELU_ALPHA_STR)
-        self.selu_scale = t(_SELU_SCALE_STR)
+            ln2 = Decimal(2).ln()
+            inv_fact = [Decimal(1)]
+            for n in range(1, _EXP_TERMS + 1):
+                inv_fact.append(inv_fact[-1] / n)
+        self.selu_alpha = _to_w(alpha, dtype)
+        self.selu_scale = _to_w(scale, dtype)
         self.selu_sa = _to_dw(sa, dtype)
         self.gelu_k1 = _to_dw(k1, dtype)
         self.gelu_k3 = _to_dw(k3, dtype)
-        self.inv_sqrt_2pi = t(str(inv_sqrt_2pi))
+        self.inv_sqrt_2pi = _to_w(inv_sqrt_2pi, dtype)
+        self.ln2 = _to_dw(ln2, dtype)
+        self.inv_fact = [_to_dw(c, dtype) for c in inv_fact]
         self.sixth = t(1) / t(6)
 
 
@@ -404,16 +444,17 @@ def _tanhshrink_series(x0: Decimal, n: int) -> _Series:
     return x - _s_tanh(x)
 
 
-# name: (series of the function, initial guess of its zero or None for a fixed
-# centre, centre, half-width of the region where the Taylor polynomial is used,
-# number of terms).  Widths keep the direct formula's cancellation outside the
-# region below a factor ~10; orders make the truncation error < 2**-75.
+# name: (series of the function, initial guess of the zero to expand about or
+# None to expand about 0, half-width of the region where the Taylor polynomial
+# replaces the direct formula, order).  The widths keep the direct formula's
+# cancellation outside the region below a factor ~6; the orders make the
+# truncation error < 2**-78 of the leading term at the edge of the region.
 _TAYLOR = {
-    "gelu_none_d": (_gelu_none_d_series, "-0.7518", 0.15, 24),
-    "gelu_tanh_d": (_gelu_tanh_d_series, "-0.7517", 0.15, 26),
-    "silu_d": (_silu_d_series, "-1.2785", 0.2, 26),
-    "mish_d": (_mish_d_series, "-1.1924", 0.2, 30),
-    "tanhshrink": (_tanhshrink_series, None, 0.5, 50),
+    "gelu_none_d": (_gelu_none_d_series, "-0.7518", 0.25, 26),
+    "gelu_tanh_d": (_gelu_tanh_d_series, "-0.7525", 0.25, 28),
+    "silu_d": (_silu_d_series, "-1.2785", 0.25, 26),
+    "mish_d": (_mish_d_series, "-1.1924", 0.3, 30),
+    "tanhshrink": (_tanhshrink_series, None, 0.75, 80),
 }
 
 
@@ -438,9 +479,8 @@ def _taylor_dec(name: str) -> Tuple[Decimal, List[Decimal]]:
 @functools.lru_cache(maxsize=None)
 def _taylor(name: str, dtype):
     x0, coeffs = _taylor_dec(name)
-    t = np.dtype(dtype).type
     x0h, x0l = _to_dw(x0, dtype)
-    return x0h, x0l, [t(str(c)) for c in coeffs]
+    return x0h, x0l, [_to_w(c, dtype) for c in coeffs]
 
 
 def _taylor_region(name: str, x, f):
@@ -490,9 +530,9 @@ def _exp_minus_half_sq(x):
 # M(t) = 1/(t + 1/(t + 2/(t + 3/(t + ...)))), evaluated backwards from a
 # fixed depth.  Depth per band (measured against mpmath): the truncation error
 # is below 2**-72 at the lower end of each band and falls with t.
-_MILLS_BANDS = ((8.0, 25), (5.0, 45), (3.0, 95), (2.0, 190), (1.5, 320))
-_SERIES_LIMIT = 1.5
-_SERIES_TERMS = 32  # x^(2n+1)/(2n+1)!! < 2**-80 of the sum for |x| < 1.5
+_MILLS_BANDS = ((8.0, 25), (5.0, 45), (3.0, 95), (2.0, 190), (1.5, 320), (1.25, 460))
+_SERIES_LIMIT = 1.25
+_SERIES_TERMS = 30  # x^(2n+1)/(2n+1)!! < 2**-80 of the sum for |x| < 1.25
 
 
 def _mills(t):
@@ -567,6 +607,31 @@ def _gelu_tanh_arg(x):
 
 def _scalar(v, dtype):
     return np.dtype(dtype).type(v)
+
+
+_EXP_TERMS = 27  # (ln2/2)**n / n! < 2**-130 beyond this
+
+
+def _exp_dw(y):
+    """exp(y) as hi + lo with about twice the working precision, y finite.
+
+    Used where exp(y) is subtracted from something of its own size (the
+    log_softmax VJP), so that even the libm's last-bit error would show.
+    y = k ln2 + r with |r| <= ln2/2, exp(r) by its Taylor series in
+    double-word arithmetic, then scaled by 2**k."""
+    c = _consts(y.dtype)
+    ln2h, ln2l = c.ln2
+    k = np.rint(y / ln2h)
+    ph, pl = _two_prod(k, ln2h)
+    rh, rl = _two_sum(y, -ph)
+    rh, rl = _fast_two_sum(rh, rl - (pl + k * ln2l))
+    ah, al = c.inv_fact[_EXP_TERMS]
+    ah, al = np.full_like(rh, ah), np.full_like(rh, al)
+    for n in range(_EXP_TERMS - 1, -1, -1):
+        ah, al = _dw_mul(ah, al, rh, rl)
+        ah, al = _dw_add(ah, al, *c.inv_fact[n])
+    ki = np.clip(k, -40000, 40000).astype(np.int64)
+    return np.ldexp(ah, ki), np.ldexp(al, ki)
 
 
 # ---------------------------------------------------------------------------
@@ -1041,9 +1106,16 @@ def log_softmax_backward(grad, y, axis=-1):
     g, ym = _grad_y(grad, y, axis)
     with np.errstate(all="ignore"):
         sh, sl = _accurate_sum(g)
-        ey = np.exp(ym)
-        ph, pl = _two_prod(ey, sh[..., None])
-        pl = pl + ey * sl[..., None]
+        sh, sl = sh[..., None], sl[..., None]
+        # g - exp(y) sum(g) cancels for the target of an NLL loss (g = -1,
+        # exp(y) -> 1): exp(y) and the product are carried in double-word
+        fi = np.finfo(ym.dtype)
+        limit = (fi.nmant - fi.minexp + 2) * math.log(2)   # exp underflows below -limit
+        fin = np.abs(ym) < limit
+        eh, el = _exp_dw(np.where(fin, ym, 0))
+        eh = np.where(fin, eh, np.exp(ym))   # 0 or inf; NaN propagates
+        el = np.where(fin, el, 0)
+        ph, pl = _dw_mul(eh, el, sh, sl)
         th, tl = _two_sum(g, -ph)
         out = th + (tl - pl)
     return np.moveaxis(out, -1, axis)

@@ -185,9 +185,12 @@ def _fd_points(act, params):
     at least 0.2 (> 4 h) away from every kink, where the function is smooth."""
     rng = np.random.default_rng(5)
     x = np.round(rng.uniform(-6.0, 6.0, 2000) * 1024) / 1024
-    kinks = np.array(act.kinks, dtype=np.float64)
-    if kinks.size:
-        x = x[np.min(np.abs(x[:, None] - kinks[None, :]), axis=1) > 0.2]
+    # 0 is excluded as well for every activation: functions built from |x| (softsign,
+    # whose registry entry lists no kink) are C1 but not C2 there, and the 8th-order
+    # stencil assumes f is smooth over [x - 4h, x + 4h].  Accuracy at and near 0 is
+    # covered by the reference comparisons.
+    kinks = np.array(act.kinks + (0.0,), dtype=np.float64)
+    x = x[np.min(np.abs(x[:, None] - kinks[None, :]), axis=1) > 0.2]
     return x
 
 
@@ -400,7 +403,6 @@ def test_errors_arrays(act, params, dtype):
     # unsupported input dtypes, every form
     for bad in (x.astype(np.complex128), x.astype(object), np.array(["a", "b"]),
                 x.astype(np.longdouble), ["a", "b"], 1 + 2j, None):
-        n = np.asarray(bad).size if bad is not None else 0
         for call in (lambda b, o: f(b, out=o, **params), lambda b, o: fd(b, out=o, **params),
                      lambda b, o: fb(np.ones(np.shape(b)), x=b, out=o, **params),
                      lambda b, o: fb(b, x=np.ones(np.shape(b)), out=o, **params)):
@@ -410,7 +412,6 @@ def test_errors_arrays(act, params, dtype):
             assert np.all(o == 9.0)
         with pytest.raises(TypeError):
             f_(bad, **params)
-        del n
     # in place needs a float32/float64 array
     for bad in ([0.5, 1.0], np.arange(5), np.arange(5, dtype=np.int32),
                 np.array([True, False]), np.ones(3, dtype=np.float16),
@@ -652,7 +653,8 @@ def test_float16(act, params):
 @pytest.mark.parametrize("act,params", case_params(EXAMPLE_CASES))
 def test_mixed_dtypes(act, params):
     x64 = _x(np.float64, 50)
-    x32 = x64.astype(np.float32)
+    with np.errstate(over="ignore"):  # our own cast of huge float64 values
+        x32 = x64.astype(np.float32)
     g64 = _grad_like(50, np.float64)
     g32 = g64.astype(np.float32)
     b = fn(act, "_backward")
@@ -721,6 +723,7 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 
 @st.composite
 def _strided_arrays(draw):
+    """(view, grad, base, index, transposed): a random strided view of a random array."""
     dtype = draw(st.sampled_from(DTYPES))
     width = 32 if dtype == np.float32 else 64
     shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=12))
@@ -732,30 +735,33 @@ def _strided_arrays(draw):
         step = draw(st.sampled_from([1, 2, 3, -1, -2]))
         start = draw(st.integers(0, max(n - 1, 0)))
         index.append(slice(start, None, step) if step > 0 else slice(None, start, step))
-    index = tuple(index)
+    index = tuple(index) if index else (Ellipsis,)  # base[()] would be a scalar, not a view
     x, grad = base[index], gbase[index]
-    if x.ndim >= 2 and draw(st.booleans()):
+    transposed = x.ndim >= 2 and draw(st.booleans())
+    if transposed:
         x, grad = x.T, grad.T
-    return x, grad
+    return x, grad, base, index, transposed
 
 
 def _property(act, params):
-    @settings(max_examples=25, deadline=None, derandomize=True,
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(_strided_arrays())
     def run(data):
-        x, grad = data
+        x, grad, base, index, transposed = data
         check_all_forms(act, params, x, grad, f"property {x.shape} {x.strides}")
-        if x.ndim:
-            a = x.copy()
-            assert fn(act, "_")(a, **params) is a
-            assert_bitwise_equal(a, fn(act)(x, **params), "in place vs out of place")
-            base = x.base if x.base is not None else x
-            keep = base.copy()
-            view_expected = fn(act)(x, **params)
-            assert fn(act, "_")(x, **params) is x
-            assert_bitwise_equal(x, view_expected, "strided in place")
-            del keep
+        expected = fn(act)(x, **params)
+        a = x.copy()
+        assert fn(act, "_")(a, **params) is a
+        assert_bitwise_equal(a, expected, "in place (copy) vs out of place")
+        # in place on the strided view itself: the view changes, nothing else does
+        keep = base.copy()
+        mask = np.zeros(base.shape, dtype=bool)
+        mview = mask[index].T if transposed else mask[index]
+        mview[...] = True
+        assert fn(act, "_")(x, **params) is x
+        assert_bitwise_equal(x, expected, "strided in place vs out of place")
+        assert_bitwise_equal(base[~mask], keep[~mask], "elements outside the view")
     run()
 
 
@@ -773,9 +779,8 @@ def test_kernel_releases_gil():
     one switch interval); we therefore look for main-thread progress in the *middle* of
     the kernel window, at least two switch intervals after it began.  No timing ratio is
     asserted; on a loaded machine the experiment is simply repeated."""
-    act = next(a for a in (c[0] for c in EXAMPLE_CASES) if a.name == "sigmoid") \
-        if any(c[0].name == "sigmoid" for c in EXAMPLE_CASES) else EXAMPLE_CASES[0][0]
-    params = act.example_params()
+    act, params = next(((a, p) for a, p, _ in EXAMPLE_CASES if a.name == "sigmoid"),
+                       EXAMPLE_CASES[0][:2])
     x = np.linspace(-5.0, 5.0, 2_000_000)
     fn(act)(x[:1000], **params)  # warm up
     margin = 2 * sys.getswitchinterval()

@@ -228,7 +228,8 @@ FAMILIES = [
     ("silu", [{}]),
     ("mish", [{}]),
     ("softplus", [{}, {"beta": 2.0, "threshold": 20.0}, {"beta": 0.3, "threshold": 5.0},
-                  {"beta": -1.5, "threshold": 20.0}, {"beta": 1.0, "threshold": 1000.0}]),
+                  {"beta": -1.5, "threshold": 20.0}, {"beta": 1.0, "threshold": 1000.0},
+                  {"beta": 3.7, "threshold": 20.0}]),
     ("softsign", [{}]),
     ("hardsigmoid", [{}]),
     ("hardswish", [{}]),
@@ -263,6 +264,9 @@ def sample_points(narrow, name, params):
         pts += [v, -v]
     pts += list(rng.uniform(-12, 12, 24))
     pts += list(rng.uniform(-2, 2, 16))
+    # full-mantissa points in the tails, where argument rounding would show
+    pts += list(rng.uniform(-40, 40, 32))
+    pts += list(rng.uniform(-800, 800, 16))
     pts += list(np.exp(rng.uniform(-60, 7, 12)) * rng.choice([-1, 1], 12))
     for v in list(params.values()) + [-3.0, 3.0, 6.0, -1.5, 0.5, -0.5]:
         if isinstance(v, float):
@@ -558,44 +562,72 @@ def test_log_softmax_dominant_logit():
     assert abs(float(y[0]) / -math.log1p(math.exp(-40.0)) - 1) < 1e-17
 
 
+def backward_data(narrow, wide, fn):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(8, 6)) * np.array([[1], [5], [30], [0.01], [1], [3], [1], [1]])
+    x[6] = [1e30, -1e30, 0.0, 1e30, 5.0, -5.0]        # huge logits: y = -2e30 etc.
+    x[7] = [1e4, 1e4 - 1, -1e4, 0.0, 1e4 - 0.5, -3.0]
+    g = rng.normal(size=(8, 6))
+    g[1] = 1.0            # constant gradient: the softmax vjp nearly cancels
+    x[4, 2] = 25.0        # a confident prediction ...
+    g[4] = 0.0
+    g[4, 2] = -1.0        # ... with an NLL gradient: g - exp(y) sum(g) = p - 1
+    g[5] = 0.0
+    g[5, 0] = 1.0         # one-hot gradient
+    y = getattr(ref, fn)(x.astype(narrow).astype(wide)).astype(narrow)
+    return g.astype(narrow), y
+
+
 @pytest.mark.parametrize("narrow", NARROW, ids=["f32", "f64"])
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax", "softmin"])
 def test_axis_backward(fn, narrow):
+    """The vector-Jacobian products from the saved output, against mpmath.
+
+    The sums are carried in double-word arithmetic (and exp(y) too for
+    log_softmax), so the error is TOL ULPs of the result plus at most
+    2**-(2p-8) of the size of the cancelling terms (p: the evaluation
+    precision's bits); the second term only shows where the exact result
+    is 0 or cancels beyond ~2p bits."""
     _skip_if_no_extended(narrow)
     wide = ref.evaluation_dtype(narrow)
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=(4, 6)) * np.array([[1], [5], [30], [0.01]])
-    g = rng.normal(size=(4, 6))
-    g[1] = 1.0  # a constant gradient: the exact vjp of softmax is then tiny
-    forward = getattr(ref, fn)
-    y = forward(x.astype(narrow).astype(wide)).astype(narrow)
-    gn = g.astype(narrow)
-    got = getattr(ref, fn + "_backward")(gn.astype(wide), y.astype(wide))
-    got_t = getattr(ref, fn + "_backward")(gn.T.astype(wide), y.T.astype(wide), axis=0)
+    g, y = backward_data(narrow, wide, fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = getattr(ref, fn + "_backward")(g.astype(wide), y.astype(wide))
+        got_t = getattr(ref, fn + "_backward")(g.T.astype(wide), y.T.astype(wide), axis=0)
+    assert got.dtype == wide
     np.testing.assert_array_equal(got, got_t.T)
+    slack = mp.mpf(2) ** -(2 * (np.finfo(wide).nmant + 1) - 8)
     with mp.workdps(DPS):
-        exact_rows = []
-        for grow, yrow in zip(gn, y):
+        for grow, yrow, gotrow in zip(g, y, got):
             gm = [to_mp(v) for v in grow]
             ym = [to_mp(v) for v in yrow]
             if fn == "log_softmax":
                 s = mp.fsum(gm)
-                exact_rows.append([gi - mp.exp(yi) * s for gi, yi in zip(gm, ym)])
+                sabs = mp.fsum(abs(v) for v in gm)
+                exact = [gi - mp.exp(yi) * s for gi, yi in zip(gm, ym)]
+                scale = [abs(gi) + mp.exp(yi) * sabs for gi, yi in zip(gm, ym)]
             else:
                 dot = mp.fsum(gi * yi for gi, yi in zip(gm, ym))
+                dabs = mp.fsum(abs(gi * yi) for gi, yi in zip(gm, ym))
                 sign = -1 if fn == "softmin" else 1
-                exact_rows.append([sign * yi * (gi - dot) for gi, yi in zip(gm, ym)])
-    if fn == "log_softmax":
-        # exp(y) carries the libm's ~1 long-double ULP; the cancellation
-        # g - exp(y) sum(g) can magnify it, so compare with a bound scaled
-        # to the size of the cancelling terms instead of the result.
-        for grow, yrow, erow, gotrow in zip(gn, y, exact_rows, got):
-            for gi, yi, e, r in zip(grow, yrow, erow, gotrow):
-                scale = abs(gi) + abs(mp.exp(to_mp(yi)) * mp.fsum(to_mp(v) for v in grow))
-                assert abs(to_mp(r) - e) <= scale * 2 ** -(np.finfo(wide).nmant - 2) + \
-                    TOL * ulp_mp(e, narrow)
-    else:
-        check_rows(got, exact_rows, narrow)
+                exact = [sign * yi * (gi - dot) for gi, yi in zip(gm, ym)]
+                scale = [abs(yi) * (abs(gi) + dabs) for gi, yi in zip(gm, ym)]
+            for r, e, sc in zip(gotrow, exact, scale):
+                err = abs(to_mp(r) - e)
+                assert err <= TOL * ulp_mp(e, narrow) + slack * sc, (fn, r, e, err)
+
+
+def test_log_softmax_backward_nll_target():
+    # g = -onehot, p_target = 1 - 1e-12: the result there is p - 1 = -1e-12,
+    # which a single-precision exp(y) would get wrong in the 5th digit.
+    x = np.array([0.0, -np.log(1e12)], dtype=np.longdouble)
+    y = ref.log_softmax(x).astype(np.float64)
+    g = np.array([-1.0, 0.0])
+    got = ref.log_softmax_backward(g.astype(np.longdouble), y.astype(np.longdouble))
+    with mp.workdps(DPS):
+        exact = -1 + mp.exp(to_mp(y[0]))
+        assert ulps(got[0], exact, np.float64) < TOL
 
 
 def test_axis_no_warnings_and_shapes():
