@@ -1,8 +1,10 @@
 """Build of pyact's compiled kernels.
 
-csrc/kernels.pyx.tp is expanded with one entry per kernel family of the
-registry (pyact/_registry.py) into csrc/_kernels.pyx, which Cython compiles into
-the extension module pyact._kernels.  Metadata lives in pyproject.toml.
+Every csrc/NAME.EXT.tp template is expanded from the registry
+(pyact/_registry.py) into csrc/_NAME.EXT: kernels.pyx.tp gives the loops
+(csrc/_kernels.pyx, which includes the rest) and api_fast.pxi.tp the compiled
+fast paths of the public functions.  Cython compiles csrc/_kernels.pyx into the
+extension module pyact._kernels.  Metadata lives in pyproject.toml.
 """
 import importlib
 import platform
@@ -56,7 +58,8 @@ def load_registry():
         sys.modules.update(saved)
 
 
-def generate_kernels():
+def expand_templates():
+    """Expand every csrc/NAME.EXT.tp into csrc/_NAME.EXT from the registry."""
     registry = load_registry()
     kernels = [
         types.SimpleNamespace(name=name, params=[p.name for p in act.real_params],
@@ -71,22 +74,23 @@ def generate_kernels():
         "numpy_build": numpy.__version__,
         "machine": platform.machine(),
     }
-    text = Tempita.sub((CSRC / "kernels.pyx.tp").read_text(), kernels=kernels,
-                       build_info=build_info)
-    target = CSRC / "_kernels.pyx"
-    # Rewrite only on change so that Cython's own staleness check still works.
-    if not target.exists() or target.read_text() != text:
-        target.write_text(text)
-    return target
+    for template in sorted(CSRC.glob("*.tp")):
+        text = Tempita.sub(template.read_text(), kernels=kernels, build_info=build_info,
+                           activations=registry.ELEMENTWISE)
+        target = CSRC / ("_" + template.name[:-len(".tp")])
+        # Rewrite only on change so that Cython's own staleness check still works.
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
 
 
-generate_kernels()
+expand_templates()
 
 extensions = [
     Extension(
         "pyact._kernels",
         ["csrc/_kernels.pyx"],
-        include_dirs=["csrc"],
+        include_dirs=["csrc", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=EXTRA_COMPILE_ARGS,
     )
 ]

@@ -391,4 +391,25 @@ def _build() -> dict:
     return public
 
 
-PUBLIC = _build()
+def _with_fast_paths(slow: dict) -> dict:
+    """Swap in the compiled fast path of every public function that has one.
+
+    The fast path (pyact._kernels.api_NAME) handles the common case and calls
+    the Python implementation for everything else; it gets this module's
+    docstring and signature so that help() and inspect see no difference.
+    """
+    _kernels.install_fallbacks(slow)
+    public = dict(slow)
+    for name, function in slow.items():
+        fast = getattr(_kernels, "api_" + name, None)
+        if fast is None:
+            continue
+        fast.__doc__ = function.__doc__
+        fast.__signature__ = function.__signature__
+        fast.__name__ = fast.__qualname__ = name
+        fast.__module__ = "pyact"
+        public[name] = fast
+    return public
+
+
+PUBLIC = _with_fast_paths(_build())

@@ -52,8 +52,30 @@ class Param:
         return self.default is None
 
 
-# A cross-parameter rule returns an error message, or None when the values are fine.
-Rule = Callable[[Mapping[str, Any]], Optional[str]]
+@dataclass(frozen=True)
+class Constraint:
+    """A rule between parameters, ``lhs op rhs`` with op ``"<="`` or ``">="``
+    and rhs a parameter name or a number.  Declarative, so that the compiled
+    fast path (generated from the registry) checks exactly what the Python
+    validation checks.  Calling it with the parameter values returns an error
+    message, or None when the values are fine."""
+
+    lhs: str
+    op: str
+    rhs: Any
+    why: str = ""
+
+    def holds(self, values: Mapping[str, Any]) -> bool:
+        rhs = values[self.rhs] if isinstance(self.rhs, str) else self.rhs
+        return values[self.lhs] <= rhs if self.op == "<=" else values[self.lhs] >= rhs
+
+    def __call__(self, values: Mapping[str, Any]) -> Optional[str]:
+        if self.holds(values):
+            return None
+        rhs = repr(values[self.rhs]) if isinstance(self.rhs, str) else repr(self.rhs)
+        name = f"{self.rhs} ({rhs})" if isinstance(self.rhs, str) else rhs
+        return (f"{self.lhs} ({values[self.lhs]!r}) must be {self.op} {name}"
+                + (f": {self.why}" if self.why else ""))
 
 
 @dataclass(frozen=True)
@@ -73,8 +95,8 @@ class Activation:
     derivative_y: str = ""
     # When backward from y is only valid for some parameters (e.g. a
     # non-negative slope), the rule that says so.
-    y_rule: Optional[Rule] = None
-    rule: Optional[Rule] = None
+    y_rule: Optional[Constraint] = None
+    rule: Optional[Constraint] = None
     torch_name: str = ""
     # Domain used by finite-difference tests and plots: derivatives are
     # checked away from kinks, which are listed here.
@@ -123,27 +145,6 @@ class Activation:
 EXAMPLE_REQUIRED = {("threshold", "threshold"): 0.1, ("threshold", "value"): -1.0}
 
 
-def _hardtanh_rule(p):
-    if p["min_val"] > p["max_val"]:
-        return f"min_val ({p['min_val']!r}) must not be greater than max_val ({p['max_val']!r})"
-    return None
-
-
-def _nonnegative(name, why):
-    def rule(p):
-        if p[name] < 0:
-            return f"backward from y needs {name} >= 0 ({why}); pass x instead"
-        return None
-    return rule
-
-
-def _threshold_y_rule(p):
-    if p["value"] > p["threshold"]:
-        return ("backward from y needs value <= threshold (otherwise y == value is "
-                "ambiguous); pass x instead")
-    return None
-
-
 _P = Param
 _slope = _P("negative_slope", 0.01, "slope for x < 0")
 _alpha = _P("alpha", 1.0, "scale of the negative branch")
@@ -181,14 +182,16 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         "x if x > 0 else negative_slope * x", "1 if x > 0 else negative_slope",
         ref.leaky_relu, ref.leaky_relu_derivative, (_slope,),
         ref.leaky_relu_derivative_y, "1 if y > 0 else negative_slope",
-        y_rule=_nonnegative("negative_slope", "a negative slope maps x < 0 to y > 0"),
+        y_rule=Constraint("negative_slope", ">=", 0.0,
+                          "for backward from y (a negative slope maps x < 0 to y > 0; pass x)"),
         torch_name="leaky_relu", kinks=(0.0,)),
     Activation(
         "elu", "elementwise", "Exponential linear unit.",
         "x if x > 0 else alpha * (exp(x) - 1)", "1 if x > 0 else alpha * exp(x)",
         ref.elu, ref.elu_derivative, (_alpha,),
         ref.elu_derivative_y, "1 if y > 0 else y + alpha",
-        y_rule=_nonnegative("alpha", "a negative alpha maps x < 0 to y > 0"),
+        y_rule=Constraint("alpha", ">=", 0.0,
+                          "for backward from y (a negative alpha maps x < 0 to y > 0; pass x)"),
         torch_name="elu", kinks=(0.0,)),
     Activation(
         "selu", "elementwise", "Scaled ELU with the self-normalising constants.",
@@ -260,7 +263,7 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         ref.hardtanh, ref.hardtanh_derivative,
         (_P("min_val", -1.0, "lower bound"), _P("max_val", 1.0, "upper bound")),
         ref.hardtanh_derivative_y, "1 if min_val < y < max_val else 0",
-        rule=_hardtanh_rule, torch_name="hardtanh", kinks=(-1.0, 1.0)),
+        rule=Constraint("min_val", "<=", "max_val"), torch_name="hardtanh", kinks=(-1.0, 1.0)),
     Activation(
         "hardshrink", "elementwise", "Zero the band [-lambd, lambd].",
         "x if |x| > lambd else 0", "1 if |x| > lambd else 0",
@@ -285,7 +288,9 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         (_P("threshold", None, "values at or below it are replaced"),
          _P("value", None, "the replacement")),
         ref.threshold_derivative_y, "1 if y > threshold else 0",
-        y_rule=_threshold_y_rule, torch_name="threshold", kinks=(0.1,)),
+        y_rule=Constraint("value", "<=", "threshold",
+                          "for backward from y (otherwise y == value is ambiguous; pass x)"),
+        torch_name="threshold", kinks=(0.1,)),
 )
 
 AXIS: Tuple[Activation, ...] = (

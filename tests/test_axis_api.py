@@ -779,7 +779,14 @@ def test_every_kernel_family_has_a_registry_entry_and_vice_versa():
         for fam in act.kernel_names:
             registry_families[fam] = act
     assert families == set(registry_families)
-    accounted = {"AXIS_MODES", "BUILD_INFO", "softmax_rows", "softmax_backward_rows"}
+    accounted = {"AXIS_MODES", "BUILD_INFO", "softmax_rows", "softmax_backward_rows",
+                 "install_fallbacks"}
+    # every elementwise public function has a compiled fast path, and it is
+    # what pyact exports
+    for act in ELEMENTWISE:
+        for public in (act.name, act.name + "_", act.name + "_derivative", act.name + "_backward"):
+            assert getattr(pyact, public) is getattr(_kernels, "api_" + public), public
+            accounted.add("api_" + public)
     for fam, act in registry_families.items():
         forms = ["forward", "derivative", "backward"] + (["backward_y"] if act.backward_y else [])
         for form in forms:
