@@ -1,7 +1,7 @@
 """`python -m pyact`: version and build configuration, an accuracy check of
 every activation against the reference, and a short speed table against NumPy.
 
-Subcommands: `config`, `check`, `bench`, `catalogue` (see `python -m pyact --help`).
+Subcommands: `config`, `check`, `bench`, `catalogue`, `stubs` (see `python -m pyact --help`).
 """
 from __future__ import annotations
 
@@ -75,8 +75,18 @@ def main(argv=None) -> int:
     bench.add_argument("--repeat", type=int, default=5)
     catalogue = sub.add_parser("catalogue", help="print the README's catalogue table")
     catalogue.add_argument("--write", metavar="README", help="update the table in this file")
+    stubs = sub.add_parser("stubs", help="print the type stubs of the public API")
+    stubs.add_argument("--write", metavar="PYI", help="update this .pyi file")
     args = parser.parse_args(argv)
 
+    if args.command == "stubs":
+        from ._stubs import stubs as make_stubs, write_stubs
+        if args.write:
+            changed = write_stubs(args.write)
+            print(f"{args.write}: stubs {'updated' if changed else 'already up to date'}")
+        else:
+            print(make_stubs(), end="")
+        return 0
     if args.command == "catalogue":
         from ._docs import catalogue_markdown, write_catalogue
         if args.write:
