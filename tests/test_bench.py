@@ -24,9 +24,21 @@ CASES = _bench.cases()
 CASE_IDS = [c.label for c in CASES]
 
 
+# Makes `import torch` fail as if torch were not installed (a meta-path
+# finder, not sys.modules['torch'] = None, which SciPy's array-API helpers trip on).
+HIDE_TORCH = """
+import sys
+class _NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch' (hidden by the test)")
+sys.meta_path.insert(0, _NoTorch())
+"""
+
+
 def run_cli(*args, hide_torch=False, timeout=120):
-    prelude = "import sys; sys.modules['torch'] = None; " if hide_torch else "import sys; "
-    code = prelude + "from pyact.__main__ import main; sys.exit(main(sys.argv[1:]))"
+    prelude = HIDE_TORCH if hide_torch else "import sys\n"
+    code = prelude + "from pyact.__main__ import main\nsys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
