@@ -91,8 +91,11 @@ has no kernel for the form).  Without --sizes, elementwise functions use
 10x100000 (along the last axis); with --sizes N, the softmax family uses
 (N // 100) x 100 (or 1 x N for N < 100).
 
-full grid (about 10-15 minutes):
-  python -m pyact bench --sizes 1000 100000 10000000 --forms all --compare torch
+default run: about a minute (every op, float32 and float64, forward and
+backward); `python -m pyact` (no subcommand) times the forward form only.
+full grid (every op x dtype x size x form; about 30 minutes with the current
+kernels, nearly all of it at 1e7 elements; --repeat 3 shortens it by a third):
+  python -m pyact bench --sizes 1000 100000 10000000 --forms all --compare torch --json grid.json
 """
 
 
