@@ -227,6 +227,21 @@ cdef inline void _add_product(wide_t* total, wide_t* low, double a, double b) no
         _add_compensated(total, low, <wide_t>a2 * b2)
 
 
+# Rounding error of the long double product p = a * b, exactly (Dekker's
+# product with Veltkamp halves of 32 bits; libm's fmal is a slow software
+# routine on x87).  The factors here are |e| <= 1 and a sum of float64 values,
+# far from long double's overflow and underflow.
+cdef inline long double _product_error(long double a, long double b, long double p) noexcept nogil:
+    cdef long double c = 4294967297.0  # 2**32 + 1
+    cdef long double t = c * a
+    cdef long double a1 = t - (t - a)
+    cdef long double a2 = a - a1
+    t = c * b
+    cdef long double b1 = t - (t - b)
+    cdef long double b2 = b - b1
+    return ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2
+
+
 # g - e * s with the product's rounding error taken back (log_softmax's vjp
 # cancels where one class dominates); float32 data has the spare bits of double.
 cdef inline wide_t _minus_product(wide_t g, wide_t e, wide_t s) noexcept nogil:
@@ -234,7 +249,7 @@ cdef inline wide_t _minus_product(wide_t g, wide_t e, wide_t s) noexcept nogil:
     if wide_t is double:
         return g - p
     else:
-        return (g - p) - fmal(e, s, -p)
+        return (g - p) - _product_error(e, s, p)
 
 
 # One vjp element from the slice's (acc, low) = sum(g y) (softmax, softmin) or
