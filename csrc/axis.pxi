@@ -196,8 +196,8 @@ cdef void _forward_cols(const floating* x, Py_ssize_t ldx, floating* out, Py_ssi
 #
 # The softmax vjp y (g - sum(g y)) cancels where g_i is close to the dot product,
 # so the dot product is kept as an unevaluated sum hi + lo: exact products
-# (float32 products are exact in double; float64 products are taken with their
-# exact rounding error, see _add_product_d) added with Neumaier's compensation,
+# (float32 products are exact in double; float64 factors are split in halves
+# whose products are exact in long double) added with Neumaier's compensation,
 # in LANES partial (hi, lo) pairs that are added up in lane order at the end.
 
 cdef inline void _add_compensated(wide_t* total, wide_t* low, wide_t term) noexcept nogil:
@@ -225,25 +225,6 @@ cdef inline void _add_product(wide_t* total, wide_t* low, double a, double b) no
         _add_compensated(total, low, <wide_t>a1 * b2)
         _add_compensated(total, low, <wide_t>a2 * b1)
         _add_compensated(total, low, <wide_t>a2 * b2)
-
-
-# float64 softmax/softmin vjp: the same (hi, lo) dot product kept in double
-# (double-double) so that it vectorises: p = a * b and its rounding error
-# (Dekker's product with the Veltkamp halves above, exact below 2**996) are
-# added to the lane's (hi, lo) with Neumaier's compensation.  The pair carries
-# about 106 bits, more than the long double Neumaier sum it replaces.
-cdef inline void _add_compensated_d(double* total, double* low, double term) noexcept nogil:
-    cdef double t = total[0] + term
-    low[0] += ((total[0] - t) + term) if fabs(total[0]) >= fabs(term) else ((term - t) + total[0])
-    total[0] = t
-
-cdef inline void _add_product_d(double* total, double* low, double a, double b) noexcept nogil:
-    cdef double a1, a2, b1, b2
-    cdef double p = a * b
-    _split(a, &a1, &a2)
-    _split(b, &b1, &b2)
-    _add_compensated_d(total, low, p)
-    low[0] += ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2
 
 
 # Rounding error of the long double product p = a * b, exactly (Dekker's
@@ -295,8 +276,6 @@ cdef void _backward_row(const floating* grad, const floating* y, floating* out, 
     cdef wide_t sign = -1 if mode == MODE_SOFTMIN else 1
     cdef wide_t acc[LANES]
     cdef wide_t low[LANES]
-    cdef double acc_d[LANES]
-    cdef double low_d[LANES]
     cdef Py_ssize_t i, k, tail = n % LANES, nb = n - n % LANES
     for k in range(LANES):
         acc[k] = 0
@@ -307,30 +286,15 @@ cdef void _backward_row(const floating* grad, const floating* y, floating* out, 
                 _add_compensated(&acc[k], &low[k], <wide_t>grad[i + k])
         for k in range(tail):
             _add_compensated(&acc[k], &low[k], <wide_t>grad[nb + k])
-    elif floating is double:
-        for k in range(LANES):
-            acc_d[k] = 0
-            low_d[k] = 0
-        for i in range(0, nb, 8):  # LANES
-            for k in range(LANES):
-                _add_product_d(&acc_d[k], &low_d[k], grad[i + k], y[i + k])
-        for k in range(tail):
-            _add_product_d(&acc_d[k], &low_d[k], grad[nb + k], y[nb + k])
-        for k in range(1, LANES):
-            _add_compensated_d(&acc_d[0], &low_d[0], acc_d[k])
-            low_d[0] += low_d[k]
-        acc[0] = acc_d[0]
-        low[0] = low_d[0]
     else:
         for i in range(0, nb, 8):  # LANES
             for k in range(LANES):
                 _add_product(&acc[k], &low[k], grad[i + k], y[i + k])
         for k in range(tail):
             _add_product(&acc[k], &low[k], grad[nb + k], y[nb + k])
-    if mode == MODE_LOG_SOFTMAX or floating is float:
-        for k in range(1, LANES):
-            _add_compensated(&acc[0], &low[0], acc[k])
-            low[0] += low[k]
+    for k in range(1, LANES):
+        _add_compensated(&acc[0], &low[0], acc[k])
+        low[0] += low[k]
     for i in range(n):
         out[i] = _vjp_element(grad[i], y[i], acc[0], low[0], mode, sign)
 
@@ -341,46 +305,24 @@ cdef void _backward_cols(const floating* grad, const floating* y, floating* out,
     cdef wide_t sign = -1 if mode == MODE_SOFTMIN else 1
     cdef wide_t acc[LANES][COLS]
     cdef wide_t low[LANES][COLS]
-    cdef double acc_d[LANES][COLS]
-    cdef double low_d[LANES][COLS]
     cdef Py_ssize_t i, j, k
     for k in range(LANES):
         for j in range(w):
             acc[k][j] = 0
             low[k][j] = 0
     k = 0
-    if mode == MODE_LOG_SOFTMAX:
-        for i in range(n):
+    for i in range(n):
+        if mode == MODE_LOG_SOFTMAX:
             for j in range(w):
                 _add_compensated(&acc[k][j], &low[k][j], <wide_t>grad[i * ld + j])
-            k = 0 if k == LANES - 1 else k + 1
-    elif floating is double:
-        for k in range(LANES):
-            for j in range(w):
-                acc_d[k][j] = 0
-                low_d[k][j] = 0
-        k = 0
-        for i in range(n):
-            for j in range(w):
-                _add_product_d(&acc_d[k][j], &low_d[k][j], grad[i * ld + j], y[i * ld + j])
-            k = 0 if k == LANES - 1 else k + 1
-        for k in range(1, LANES):
-            for j in range(w):
-                _add_compensated_d(&acc_d[0][j], &low_d[0][j], acc_d[k][j])
-                low_d[0][j] += low_d[k][j]
-        for j in range(w):
-            acc[0][j] = acc_d[0][j]
-            low[0][j] = low_d[0][j]
-    else:
-        for i in range(n):
+        else:
             for j in range(w):
                 _add_product(&acc[k][j], &low[k][j], grad[i * ld + j], y[i * ld + j])
-            k = 0 if k == LANES - 1 else k + 1
-    if mode == MODE_LOG_SOFTMAX or floating is float:
-        for k in range(1, LANES):
-            for j in range(w):
-                _add_compensated(&acc[0][j], &low[0][j], acc[k][j])
-                low[0][j] += low[k][j]
+        k = 0 if k == LANES - 1 else k + 1
+    for k in range(1, LANES):
+        for j in range(w):
+            _add_compensated(&acc[0][j], &low[0][j], acc[k][j])
+            low[0][j] += low[k][j]
     for i in range(n):
         for j in range(w):
             out[i * ld + j] = _vjp_element(grad[i * ld + j], y[i * ld + j], acc[0][j],
