@@ -307,3 +307,18 @@ def test_kernels_check_shapes_and_accept_empty():
     _kernels.softmax_rows(np.zeros((0, 3, 4)), np.zeros((0, 3, 4)), 0)
     _kernels.softmax_backward_rows(np.zeros((2, 0, 4)), np.zeros((2, 0, 4)),
                                    np.zeros((2, 0, 4)), 1)
+
+
+@pytest.mark.parametrize("n", [4, 40, 1000])
+@pytest.mark.parametrize("act", AXIS, ids=IDS)
+def test_vjp_near_one_hot_needs_more_than_double_double(act, n):
+    # y = [tiny, 1.0, tiny, ...]: the dominant result is -sum_j y_j (g_1 - g_j),
+    # ~1e-23 against g ~ 1, so the dot product must carry more than the 106
+    # bits of a double-double (a double-double version was 1.26 ULP off here).
+    s = -1.0 if act.name == "softmin" else 1.0
+    x = np.zeros((3, n))
+    x[:, 1] = s * 52.375
+    g = np.random.default_rng(330).normal(0.0, 1.0, x.shape)
+    for arr, gg, axis in ((x, g, 1), (np.ascontiguousarray(x.T), np.ascontiguousarray(g.T), 0)):
+        y = fwd(act)(arr, axis=axis)
+        check_backward(act, gg, y, axis, bwd(act)(gg, y=y, axis=axis))
