@@ -240,10 +240,62 @@ def _axis_index(axis, ndim: int, fname: str) -> int:
     return normalize_axis_index(axis, ndim)  # AxisError when out of range
 
 
+def _axis_shape(shape, axis: int) -> tuple:
+    """(outer, n, inner): the C-order shape seen as the reduced axis between two others."""
+    return (int(np.prod(shape[:axis], dtype=np.intp)), shape[axis],
+            int(np.prod(shape[axis + 1:], dtype=np.intp)))
+
+
+def _axis_apply(kernel, inputs, out: np.ndarray, dtype: np.dtype, axis: int, mode: int):
+    """out = kernel(inputs) along `axis`, reading and writing the arrays in place.
+
+    The kernels take C-contiguous (outer, n, inner) buffers and reduce along the
+    middle axis, so a C-contiguous array is used as it is, whatever the axis, and
+    an F-contiguous one as its (C-contiguous) transpose.  Only an array that is
+    neither (strided, negative strides) or not in the kernel's form (byte-swapped,
+    unaligned, another dtype) is copied; out is then computed into a temporary
+    and written back (only the view's elements change).
+    """
+    if out.size == 0:
+        return
+    arrays = list(inputs) + [out]
+    if (not all(_is_kernel_ready(a, dtype, "C") for a in arrays)
+            and all(_is_kernel_ready(a, dtype, "F") for a in arrays)):
+        # F order is C order of the transpose, along the mirrored axis.
+        inputs = [a.T for a in inputs]
+        out = out.T
+        axis = out.ndim - 1 - axis
+    shape3 = _axis_shape(out.shape, axis)
+    target = out if _is_kernel_ready(out, dtype, "C") else np.empty(out.shape, dtype=dtype)
+    flat_out = target.reshape(shape3)
+    flat_in = []
+    for a in inputs:
+        if not _is_kernel_ready(a, dtype, "C"):
+            flat = np.ascontiguousarray(a, dtype=dtype).reshape(shape3)
+        else:
+            flat = a.reshape(shape3)
+            # Reading and writing the same elements in step is safe; any other
+            # overlap with out must read from a copy.
+            if (_data_address(flat) != _data_address(flat_out)
+                    and np.may_share_memory(flat, flat_out)):
+                flat = flat.copy()
+        flat_in.append(flat)
+    kernel(*flat_in, flat_out, mode)
+    if target is not out:
+        np.copyto(out, target, casting="unsafe")
+
+
 def _axis_run(kernel, inputs, out, compute_dtype, result_dtype, axis, mode):
-    moved_in = [np.moveaxis(a, axis, -1) for a in inputs]
-    moved_out = np.moveaxis(out, axis, -1)
-    _run(kernel, moved_in, moved_out, compute_dtype, result_dtype, (mode,), rows=True)
+    """Compute into `out` (already checked) along `axis`, converting dtypes where needed."""
+    if result_dtype == compute_dtype:
+        _axis_apply(kernel, inputs, out, compute_dtype, axis, mode)
+        return
+    # float16 results: compute in float32 and round once when storing.
+    result = np.empty(out.shape, dtype=compute_dtype)
+    _axis_apply(kernel, [a.astype(compute_dtype) for a in inputs], result, compute_dtype,
+                axis, mode)
+    with np.errstate(all="ignore"):  # values beyond float16's range become inf, silently
+        np.copyto(out, result, casting="unsafe")
 
 
 def _axis_forward(act: Activation, public_name: str, in_place: bool):
