@@ -525,8 +525,10 @@ cdef inline double silu_f64(double x) noexcept nogil:
 
 
 # Whether the exact beta x = b + db is above t.
+# (b > t) | ((b == t) & (db > 0)) written as one comparison so that it stays a
+# select: on a tie, nudge b by db's sign (db is far below b's ULP).
 cdef inline bint _above(double b, double db, double t) noexcept nogil:
-    return (b > t) | ((b == t) & (db > 0))
+    return b + (0.0 if b != t else (db if db > 0 else 0.0)) * 1152921504606846976.0 > t
 
 # softplus(beta x) / beta with beta x = b + db, softplus(b + db) = softplus(b) + sigmoid(b) db.
 cdef inline double softplus_f64(double x, double beta, double threshold) noexcept nogil:

@@ -1,4 +1,4 @@
-"""The vectorisable building blocks of csrc/vmath.h, through pyact._kernels.vmath_probe.
+"""The vectorisable building blocks of csrc/vmath.h, through pyact._kernels._vmath_probe.
 
 float64 versions: max ULP error against long double NumPy (expl etc., ~0.5 ULP of
 long double) on large samples over their whole range, subnormal results included.
@@ -17,7 +17,7 @@ LD = np.longdouble
 def probe(name, x):
     x = np.ascontiguousarray(x, dtype=np.float64)
     out = np.empty_like(x)
-    _kernels.vmath_probe(name, x, out)
+    _kernels._vmath_probe(name, x, out)
     return out
 
 
