@@ -20,9 +20,35 @@
 # NaN: a NaN input gives a NaN result, derivatives included.  Comparisons are
 # written so that NaN falls through to the branch that carries x along.
 
-from libc.math cimport (fmal, exp, expl, expm1, expm1l, log1p, log1pl, tanh, tanhl,
-                        erfc, erfcl, sqrt, sqrtl, fabs, fabsl)
+# (exp, expm1, log1p, tanh, fabs are also used by axis.pxi)
+from libc.math cimport (exp, expm1, log1p, tanh, fabs, expl, expm1l, log1pl, tanhl, erfc,
+                        erfcl, sqrt, sqrtl, fabsl, fmal)
 from cython cimport floating
+
+cdef extern from "vmath.h" nogil:
+    # float64 building blocks (see csrc/vmath.h for their measured errors)
+    double vm_abs(double x)
+    double vm_two_prod(double a, double b, double *err)
+    double vm_two_sum(double a, double b, double *err)
+    double vm_fast_two_sum(double a, double b, double *err)
+    double vm_dd_div(double nh, double nl, double dh, double dl, double *ql)
+    double vm_exp(double x)
+    double vm_mul_exp(double c, double x)
+    double vm_exp_dd(double x, double *lo)
+    double vm_expm1(double x)
+    double vm_expm1_dd(double x, double *lo)
+    double vm_softplus(double x)
+    double vm_softplus_dd(double x, double *lo)
+    double vm_sigmoid(double x)
+    double vm_sigmoid_dd(double x, double *lo)
+    double vm_sigmoid_slope(double x)
+    double vm_tanh(double x)
+    double vm_tanhshrink(double x)
+    # float32-grade versions in double, for the float32 kernels
+    double vm_exp_d32(double x)
+    double vm_expm1_d32(double x)
+    double vm_log1p_01_d32(double u)
+    double vm_tanh_d32(double x)
 
 cdef extern from "constants.h":
     long double PYACT_SELU_SCALE
@@ -50,6 +76,10 @@ ctypedef fused wide_t:
 
 # ---- wide-precision building blocks ---------------------------------------
 
+# w_*: libm, correctly rounded to about 0.5 ULP of the wide type (used by
+# axis.pxi).  v_*: what the elementwise families use: in double (float32
+# kernels) the vectorisable float32-grade versions of vmath.h, in long double
+# (float64 families not yet moved to native double) libm.
 cdef inline wide_t w_exp(wide_t x) noexcept nogil:
     if wide_t is double:
         return exp(x)
@@ -74,6 +104,31 @@ cdef inline wide_t w_tanh(wide_t x) noexcept nogil:
     else:
         return tanhl(x)
 
+cdef inline wide_t v_exp(wide_t x) noexcept nogil:
+    if wide_t is double:
+        return vm_exp_d32(x)
+    else:
+        return expl(x)
+
+cdef inline wide_t v_expm1(wide_t x) noexcept nogil:
+    if wide_t is double:
+        return vm_expm1_d32(x)
+    else:
+        return expm1l(x)
+
+# only for x in [0, 1] (v_softplus)
+cdef inline wide_t v_log1p_01(wide_t x) noexcept nogil:
+    if wide_t is double:
+        return vm_log1p_01_d32(x)
+    else:
+        return log1pl(x)
+
+cdef inline wide_t v_tanh(wide_t x) noexcept nogil:
+    if wide_t is double:
+        return vm_tanh_d32(x)
+    else:
+        return tanhl(x)
+
 cdef inline wide_t w_erfc(wide_t x) noexcept nogil:
     if wide_t is double:
         return erfc(x)
@@ -82,7 +137,7 @@ cdef inline wide_t w_erfc(wide_t x) noexcept nogil:
 
 cdef inline wide_t w_abs(wide_t x) noexcept nogil:
     if wide_t is double:
-        return fabs(x)
+        return vm_abs(x)
     else:
         return fabsl(x)
 
@@ -106,19 +161,19 @@ cdef inline wide_t w_clamp(wide_t x, wide_t bound) noexcept nogil:
 
 # sigmoid(x) = 1/(1+e^-x) from e = exp(-|x|): never overflows.
 cdef inline wide_t w_sigmoid(wide_t x) noexcept nogil:
-    cdef wide_t e = w_exp(-w_abs(x))
+    cdef wide_t e = v_exp(-w_abs(x))
     cdef wide_t r = 1 / (1 + e)
     return r if x >= 0 else e * r
 
 # sigmoid'(x) = e/(1+e)^2 with e = exp(-|x|): keeps the tails (no 1 - y).
 cdef inline wide_t w_sigmoid_slope(wide_t x) noexcept nogil:
-    cdef wide_t e = w_exp(-w_abs(x))
+    cdef wide_t e = v_exp(-w_abs(x))
     cdef wide_t r = 1 / (1 + e)
     return e * r * r
 
 # log(1 + exp(x)) without overflow.
 cdef inline wide_t w_softplus(wide_t x) noexcept nogil:
-    return w_max0(x) + w_log1p(w_exp(-w_abs(x)))
+    return w_max0(x) + v_log1p_01(v_exp(-w_abs(x)))
 
 
 # ---- NaN-keeping selects in the buffer precision ---------------------------
@@ -148,11 +203,11 @@ cdef inline wide_t log_sigmoid_df(wide_t x) noexcept nogil:
     return w_sigmoid(-x)
 
 cdef inline wide_t log_sigmoid_dfy(wide_t y) noexcept nogil:
-    return -w_expm1(y)
+    return -v_expm1(y)
 
 
 cdef inline wide_t tanh_f(wide_t x) noexcept nogil:
-    return w_tanh(x)
+    return v_tanh(x)
 
 # 1 - tanh^2 = 4 e / (1 + e)^2 with e = exp(-2|x|): exact in the tails.
 cdef inline wide_t tanh_df(wide_t x) noexcept nogil:
@@ -163,10 +218,10 @@ cdef inline wide_t tanh_dfy(wide_t y) noexcept nogil:
 
 
 cdef inline wide_t elu_f(wide_t x, wide_t alpha) noexcept nogil:
-    return x if x > 0 else alpha * w_expm1(w_min0(x))
+    return x if x > 0 else alpha * v_expm1(w_min0(x))
 
 cdef inline wide_t elu_df(wide_t x, wide_t alpha) noexcept nogil:
-    return 1 if x > 0 else alpha * w_exp(w_min0(x))
+    return 1 if x > 0 else alpha * v_exp(w_min0(x))
 
 cdef inline wide_t elu_dfy(wide_t y, wide_t alpha) noexcept nogil:
     return 1 if y > 0 else y + alpha
@@ -175,12 +230,12 @@ cdef inline wide_t elu_dfy(wide_t y, wide_t alpha) noexcept nogil:
 cdef inline wide_t selu_f(wide_t x) noexcept nogil:
     cdef wide_t scale = <wide_t>PYACT_SELU_SCALE
     cdef wide_t scaled_alpha = <wide_t>PYACT_SELU_SCALED_ALPHA
-    return scale * x if x > 0 else scaled_alpha * w_expm1(w_min0(x))
+    return scale * x if x > 0 else scaled_alpha * v_expm1(w_min0(x))
 
 cdef inline wide_t selu_df(wide_t x) noexcept nogil:
     cdef wide_t scale = <wide_t>PYACT_SELU_SCALE
     cdef wide_t scaled_alpha = <wide_t>PYACT_SELU_SCALED_ALPHA
-    return scale if x > 0 else scaled_alpha * w_exp(w_min0(x))
+    return scale if x > 0 else scaled_alpha * v_exp(w_min0(x))
 
 # y + scale*alpha cancels as x -> -inf: add the constant's low part last.
 cdef inline wide_t selu_dfy(wide_t y) noexcept nogil:
@@ -192,10 +247,10 @@ cdef inline wide_t selu_dfy(wide_t y) noexcept nogil:
 
 
 cdef inline wide_t celu_f(wide_t x, wide_t alpha) noexcept nogil:
-    return x if x > 0 else alpha * w_expm1(w_min0(x) / alpha)
+    return x if x > 0 else alpha * v_expm1(w_min0(x) / alpha)
 
 cdef inline wide_t celu_df(wide_t x, wide_t alpha) noexcept nogil:
-    return 1 if x > 0 else w_exp(w_min0(x) / alpha)
+    return 1 if x > 0 else v_exp(w_min0(x) / alpha)
 
 # (y + alpha) / alpha rather than y / alpha + 1: y + alpha is exact where it
 # cancels (y -> -alpha as x -> -inf), so the small result keeps its accuracy.
@@ -227,9 +282,9 @@ cdef inline wide_t w_gauss_kernel(wide_t x) noexcept nogil:
     cdef wide_t xc = w_clamp(x, <wide_t>GELU_ZERO_BELOW)
     cdef wide_t square = xc * xc
     if wide_t is double:
-        return w_exp(-square / 2)
+        return v_exp(-square / 2)
     else:
-        return w_exp(-square / 2) * (1 - fmal(xc, xc, -square) / 2)
+        return v_exp(-square / 2) * (1 - fmal(xc, xc, -square) / 2)
 
 cdef inline wide_t gelu_none_f(wide_t x) noexcept nogil:
     cdef wide_t xc = w_clamp(x, <wide_t>GELU_ZERO_BELOW) if x < 0 else x
@@ -253,6 +308,8 @@ cdef inline wide_t gelu_tanh_df(wide_t x) noexcept nogil:
     cdef wide_t k2 = <wide_t>(PYACT_GELU_CUBIC * PYACT_GELU_K1)
     cdef wide_t two_u = x * (<wide_t>PYACT_GELU_K1 + k2 * x * x)
     cdef wide_t two_uc = xc * (<wide_t>PYACT_GELU_K1 + k2 * xc * xc)
+    if x != x:  # the same NaN whether or not the compiler fuses the terms
+        return x
     return w_sigmoid(two_u) + xc * (<wide_t>PYACT_GELU_K1 + 3 * k2 * xc * xc) * w_sigmoid_slope(two_uc)
 
 
@@ -271,12 +328,12 @@ cdef inline wide_t silu_df(wide_t x) noexcept nogil:
 #   x <= 0 (e = e^x):  n = e (e + 2),  t = n / (n + 2),  1 - t = 2 / (n + 2)
 #   x > 0 (e = e^-x):  d = 1 + 2e + 2e^2,  t = (1 + 2e) / d,  1 - t = 2 e^2 / d
 cdef inline wide_t mish_t(wide_t x) noexcept nogil:
-    cdef wide_t e = w_exp(-w_abs(x))
+    cdef wide_t e = v_exp(-w_abs(x))
     cdef wide_t n = e * (e + 2)
     return (1 + 2 * e) / (1 + 2 * e + 2 * e * e) if x > 0 else n / (n + 2)
 
 cdef inline wide_t mish_one_minus_t(wide_t x) noexcept nogil:
-    cdef wide_t e = w_exp(-w_abs(x))
+    cdef wide_t e = v_exp(-w_abs(x))
     cdef wide_t n = e * (e + 2)
     return 2 * e * e / (1 + 2 * e + 2 * e * e) if x > 0 else 2 / (n + 2)
 
@@ -304,7 +361,7 @@ cdef inline wide_t softplus_df(wide_t x, wide_t beta, wide_t threshold) noexcept
 # The linear region starts where beta y passes softplus(threshold).
 cdef inline wide_t softplus_dfy(wide_t y, wide_t beta, wide_t threshold) noexcept nogil:
     cdef wide_t by = beta * y
-    return 1 if by > w_softplus(threshold) else -w_expm1(-by)
+    return 1 if by > w_softplus(threshold) else -v_expm1(-by)
 
 
 # x - tanh(x) cancels for small |x|: use its Taylor series there, where 8 terms
@@ -316,10 +373,10 @@ cdef inline wide_t tanhshrink_f(wide_t x) noexcept nogil:
         <wide_t>17 / 315 + x2 * (<wide_t>-62 / 2835 + x2 * (<wide_t>1382 / 155925 + x2 * (
             <wide_t>-21844 / 6081075 + x2 * (<wide_t>929569 / <wide_t>638512875.0
                                             + x2 * (<wide_t>-6404582 / <wide_t>10854718875.0))))))))
-    return series if w_abs(x) < <wide_t>0.1 else x - w_tanh(x)
+    return series if w_abs(x) < <wide_t>0.1 else x - v_tanh(x)
 
 cdef inline wide_t tanhshrink_df(wide_t x) noexcept nogil:
-    cdef wide_t t = w_tanh(x)
+    cdef wide_t t = v_tanh(x)
     return t * t
 
 
@@ -346,6 +403,186 @@ cdef inline wide_t hardswish_f(wide_t x) noexcept nogil:
 # (2x + 3)/6 so that it does not cancel near its zero at x = -1.5.
 cdef inline wide_t hardswish_df(wide_t x) noexcept nogil:
     return 0 if x < -3 else ((2 * x + 3) / 6 if x <= 3 else (x if x != x else 1))
+
+
+# ---- float64 kernels in native double (K_<form>64) ------------------------------
+#
+# The loops call these for float64 data instead of the long double versions
+# (see F64_NATIVE in kernels.pyx.tp).  They use the double-double building
+# blocks of vmath.h where a step would otherwise lose bits, and add the
+# rounding error of a scaled argument (beta x, x / alpha) to first order:
+# f(z + dz) = f(z) + f'(z) dz.
+
+# The rounding error of a * b, or 0 where it is meaningless (inf, NaN, huge).
+cdef inline double _prod_err(double a, double b, double p) noexcept nogil:
+    cdef double err
+    vm_two_prod(a, b, &err)
+    return err if vm_abs(p) < 1e300 else 0.0
+
+cdef inline double sigmoid_f64(double x) noexcept nogil:
+    return vm_sigmoid(x)
+
+cdef inline double sigmoid_df64(double x) noexcept nogil:
+    return vm_sigmoid_slope(x)
+
+# y (1 - y) with the rounding of 1 - y (y < 1/2) kept.
+cdef inline double sigmoid_dfy64(double y) noexcept nogil:
+    cdef double wl, pe
+    cdef double w = vm_two_sum(1.0, -y, &wl)
+    cdef double p = vm_two_prod(y, w, &pe)
+    return p + (pe + y * wl)
+
+
+cdef inline double log_sigmoid_f64(double x) noexcept nogil:
+    return -vm_softplus(-x)
+
+cdef inline double log_sigmoid_df64(double x) noexcept nogil:
+    return vm_sigmoid(-x)
+
+cdef inline double log_sigmoid_dfy64(double y) noexcept nogil:
+    return -vm_expm1(y)
+
+
+cdef inline double tanh_f64(double x) noexcept nogil:
+    return vm_tanh(x)
+
+cdef inline double tanh_df64(double x) noexcept nogil:
+    return 4 * vm_sigmoid_slope(2 * x)
+
+cdef inline double tanh_dfy64(double y) noexcept nogil:
+    return (1 - y) * (1 + y)
+
+
+cdef inline double elu_f64(double x, double alpha) noexcept nogil:
+    return x if x > 0 else alpha * vm_expm1(w_min0(x))
+
+cdef inline double elu_df64(double x, double alpha) noexcept nogil:
+    return 1 if x > 0 else alpha * vm_exp(w_min0(x))
+
+cdef inline double elu_dfy64(double y, double alpha) noexcept nogil:
+    return elu_dfy(y, alpha)
+
+
+# scale * alpha as a double pair: (hi + lo) (h + l) with h + l = expm1 or exp.
+cdef inline double _selu_scaled(double h, double l) noexcept nogil:
+    cdef double hi = <double>PYACT_SELU_SCALED_ALPHA
+    cdef double lo = <double>(PYACT_SELU_SCALED_ALPHA - <long double>hi + PYACT_SELU_SCALED_ALPHA_LO)
+    cdef double err
+    cdef double p = vm_two_prod(h, hi, &err)
+    return p + (err + (h * lo + l * hi))
+
+cdef inline double selu_f64(double x) noexcept nogil:
+    cdef double lo
+    cdef double h = vm_expm1_dd(w_min0(x), &lo)
+    return <double>PYACT_SELU_SCALE * x if x > 0 else _selu_scaled(h, lo)
+
+cdef inline double selu_df64(double x) noexcept nogil:
+    cdef double lo
+    cdef double h = vm_exp_dd(w_min0(x), &lo)
+    return <double>PYACT_SELU_SCALE if x > 0 else _selu_scaled(h, lo)
+
+cdef inline double selu_dfy64(double y) noexcept nogil:
+    return selu_dfy(y)
+
+
+# z + dz = min(x, 0) / alpha as a double pair.
+cdef inline double _celu_arg(double x, double alpha, double *dz) noexcept nogil:
+    cdef double xm = w_min0(x)
+    cdef double z = xm / alpha
+    cdef double err
+    cdef double p = vm_two_prod(z, alpha, &err)
+    cdef double d = ((xm - p) - err) / alpha
+    dz[0] = d if vm_abs(z) < 800 else 0.0
+    return z
+
+cdef inline double celu_f64(double x, double alpha) noexcept nogil:
+    cdef double dz, lo, err
+    cdef double z = _celu_arg(x, alpha, &dz)
+    cdef double h = vm_expm1_dd(z, &lo)
+    cdef double p = vm_two_prod(alpha, h, &err)
+    return x if x > 0 else p + (err + alpha * (lo + (1 + h) * dz))
+
+cdef inline double celu_df64(double x, double alpha) noexcept nogil:
+    cdef double dz, lo
+    cdef double z = _celu_arg(x, alpha, &dz)
+    cdef double h = vm_exp_dd(z, &lo)
+    return 1 if x > 0 else h + (lo + h * dz)
+
+cdef inline double celu_dfy64(double y, double alpha) noexcept nogil:
+    return celu_dfy(y, alpha)
+
+
+# x sigmoid(x); below -700 sigmoid(x) = e^x to 2^-1000 and x e^x is rounded
+# once (it underflows gradually where e^x alone would already be subnormal).
+cdef inline double silu_f64(double x) noexcept nogil:
+    cdef double xc = w_clamp(x, <double>SILU_ZERO_BELOW) if x < 0 else x
+    cdef double lo
+    cdef double h = vm_sigmoid_dd(x, &lo)
+    cdef double r = xc * h
+    r = r + xc * lo if x < 1e300 else r
+    cdef double tiny = vm_mul_exp(xc, xc) if xc > -760 else xc * 0.0
+    return tiny if xc < -700 else r
+
+
+# Whether the exact beta x = b + db is above t.
+# (b > t) | ((b == t) & (db > 0)) written as one comparison so that it stays a
+# select: on a tie, nudge b by db's sign (db is far below b's ULP).
+cdef inline bint _above(double b, double db, double t) noexcept nogil:
+    return b + (0.0 if b != t else (db if db > 0 else 0.0)) * 1152921504606846976.0 > t
+
+# softplus(beta x) / beta with beta x = b + db, softplus(b + db) = softplus(b) + sigmoid(b) db.
+cdef inline double softplus_f64(double x, double beta, double threshold) noexcept nogil:
+    cdef double b = beta * x
+    cdef double db = _prod_err(beta, x, b)
+    cdef double lo, qlo
+    cdef double h = vm_softplus_dd(b, &lo)
+    cdef double q = vm_dd_div(h, lo + vm_sigmoid(b) * db, beta, 0.0, &qlo)
+    return x if _above(b, db, threshold) else q + qlo
+
+cdef inline double softplus_df64(double x, double beta, double threshold) noexcept nogil:
+    cdef double b = beta * x
+    cdef double db = _prod_err(beta, x, b)
+    cdef double lo
+    cdef double h = vm_sigmoid_dd(b, &lo)
+    return 1 if _above(b, db, threshold) else h + (lo + h * (1 - h) * db)
+
+# 1 - e^(-beta y) = -expm1(-b - db) = -expm1(-b) + e^(-b) db.
+cdef inline double softplus_dfy64(double y, double beta, double threshold) noexcept nogil:
+    cdef double b = beta * y
+    cdef double db = _prod_err(beta, y, b)
+    cdef double lo
+    cdef double h = vm_expm1_dd(-b, &lo)
+    return 1 if _above(b, db, vm_softplus(threshold)) else -h + ((1 + h) * db - lo)
+
+
+cdef inline double tanhshrink_f64(double x) noexcept nogil:
+    return vm_tanhshrink(x)
+
+cdef inline double tanhshrink_df64(double x) noexcept nogil:
+    cdef double t = vm_tanh(x)
+    return t * t
+
+
+cdef inline double softsign_f64(double x) noexcept nogil:
+    return softsign_f(x)
+
+# r^2, r = 1 / (1 + |x|), with 1 + |x|, r and r^2 carried as double pairs.
+cdef inline double softsign_df64(double x) noexcept nogil:
+    cdef double dl, rl, pe
+    cdef double d = vm_two_sum(1.0, vm_abs(x), &dl)
+    cdef double r = vm_dd_div(1.0, 0.0, d, dl, &rl)
+    cdef double p = vm_two_prod(r, r, &pe)
+    return p + (pe + 2 * r * rl) if d < 1e300 else r * r
+
+cdef inline double softsign_dfy64(double y) noexcept nogil:
+    return softsign_dfy(y)
+
+
+cdef inline double hardswish_f64(double x) noexcept nogil:
+    return hardswish_f(x)
+
+cdef inline double hardswish_df64(double x) noexcept nogil:
+    return hardswish_df(x)
 
 
 # ---- exact families (floating) ----------------------------------------------

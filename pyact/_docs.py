@@ -44,7 +44,8 @@ def catalogue_markdown() -> str:
     for act in REGISTRY.values():
         derivative = act.derivative + (f"; from y: {act.derivative_y}" if act.derivative_y else "")
         cells = [f"`{act.name}`", act.formula, derivative, _params(act), _backward(act),
-                 f"{act.max_ulp:g}"]
+                 f"{act.max_ulp:g}" + (f" (f′: {act.max_ulp_derivative:g})"
+                                       if act.ulp_bound("derivative") != act.max_ulp else "")]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 

@@ -102,9 +102,19 @@ class Activation:
     # checked away from kinks, which are listed here.
     kinks: Tuple[float, ...] = ()
     extra_doc: str = ""
-    # Stated accuracy: max error in ULPs of the result, every form and dtype,
-    # against pyact.reference; checked by the tests and `python -m pyact`.
+    # Stated accuracy: max error in ULPs of the result, both dtypes, against
+    # pyact.reference; checked by the tests and `python -m pyact`.  max_ulp
+    # bounds the forward form, max_ulp_derivative (None: the same) the
+    # derivative and both backward forms.
     max_ulp: float = 1.0
+    max_ulp_derivative: Optional[float] = None
+
+    def ulp_bound(self, form: str) -> float:
+        """Stated max error in ULPs of one form: "forward", "derivative",
+        "backward" or "backward_y" (axis functions: forward / backward_y)."""
+        if form == "forward" or self.max_ulp_derivative is None:
+            return self.max_ulp
+        return self.max_ulp_derivative
 
     @property
     def backward_y(self) -> bool:
@@ -155,17 +165,20 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         "sigmoid", "elementwise", "Logistic sigmoid.",
         "1 / (1 + exp(-x))", "sigmoid(x) (1 - sigmoid(x))",
         ref.sigmoid, ref.sigmoid_derivative, (),
-        ref.sigmoid_derivative_y, "y (1 - y)", torch_name="sigmoid"),
+        ref.sigmoid_derivative_y, "y (1 - y)", torch_name="sigmoid",
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "log_sigmoid", "elementwise", "Logarithm of the sigmoid.",
         "-softplus(-x) = min(x, 0) - log1p(exp(-|x|))", "sigmoid(-x)",
         ref.log_sigmoid, ref.log_sigmoid_derivative, (),
-        ref.log_sigmoid_derivative_y, "-expm1(y)", torch_name="logsigmoid"),
+        ref.log_sigmoid_derivative_y, "-expm1(y)", torch_name="logsigmoid",
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "tanh", "elementwise", "Hyperbolic tangent.",
         "tanh(x)", "1 - tanh(x)^2",
         ref.tanh, ref.tanh_derivative, (),
-        ref.tanh_derivative_y, "(1 - y)(1 + y)", torch_name="tanh"),
+        ref.tanh_derivative_y, "(1 - y)(1 + y)", torch_name="tanh",
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "relu", "elementwise", "Rectified linear unit.",
         "max(x, 0)", "1 if x > 0 else 0",
@@ -192,21 +205,24 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         ref.elu_derivative_y, "1 if y > 0 else y + alpha",
         y_rule=Constraint("alpha", ">=", 0.0,
                           "for backward from y (a negative alpha maps x < 0 to y > 0; pass x)"),
-        torch_name="elu", kinks=(0.0,)),
+        torch_name="elu", kinks=(0.0,),
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "selu", "elementwise", "Scaled ELU with the self-normalising constants.",
         "scale * (x if x > 0 else alpha * (exp(x) - 1)), alpha = 1.67326..., scale = 1.05070...",
         "scale if x > 0 else scale * alpha * exp(x)",
         ref.selu, ref.selu_derivative, (),
         ref.selu_derivative_y, "scale if y > 0 else y + scale * alpha",
-        torch_name="selu", kinks=(0.0,)),
+        torch_name="selu", kinks=(0.0,),
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "celu", "elementwise", "Continuously differentiable ELU.",
         "x if x > 0 else alpha * (exp(x / alpha) - 1)", "1 if x > 0 else exp(x / alpha)",
         ref.celu, ref.celu_derivative,
         (_P("alpha", 1.0, "scale of the negative branch", rule="nonzero"),),
         ref.celu_derivative_y, "1 if y > 0 else y / alpha + 1",
-        torch_name="celu", kinks=(0.0,)),
+        torch_name="celu", kinks=(0.0,),
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "gelu", "elementwise", "Gaussian error linear unit.",
         "x * Phi(x) = x/2 * erfc(-x/sqrt(2)); 'tanh': x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
@@ -217,15 +233,17 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         torch_name="gelu",
         # float64: the long double evaluation of the tanh form's argument (and of
         # f' near its zero at x = -0.75) leaves up to ~1.3 ULP in the far tails.
-        max_ulp=1.5),
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "silu", "elementwise", "Sigmoid linear unit (swish).",
         "x * sigmoid(x)", "sigmoid(x) (1 + x (1 - sigmoid(x)))",
-        ref.silu, ref.silu_derivative, (), torch_name="silu"),
+        ref.silu, ref.silu_derivative, (), torch_name="silu",
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "mish", "elementwise", "Self-regularised non-monotonic activation.",
         "x * tanh(softplus(x))", "tanh(sp) + x * sigmoid(x) * (1 - tanh(sp)^2), sp = softplus(x)",
-        ref.mish, ref.mish_derivative, (), torch_name="mish"),
+        ref.mish, ref.mish_derivative, (), torch_name="mish",
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "softplus", "elementwise", "Smooth approximation of ReLU.",
         "log(1 + exp(beta x)) / beta, or x where beta x > threshold",
@@ -238,13 +256,15 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         torch_name="softplus",
         extra_doc=("Backward from y: y is ambiguous only for x just above threshold/beta "
                    "(within a relative 2e-9), where the exact derivative differs from 1 "
-                   "by less than 2.1e-9.")),
+                   "by less than 2.1e-9."),
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "softsign", "elementwise", "x / (1 + |x|).",
         "x / (1 + |x|)", "1 / (1 + |x|)^2",
         ref.softsign, ref.softsign_derivative, (),
         ref.softsign_derivative_y, "(1 - |y|)^2", torch_name="softsign",
-        kinks=(0.0,)),  # f'' jumps at 0
+        kinks=(0.0,),
+        max_ulp=2, max_ulp_derivative=4),  # f'' jumps at 0
     Activation(
         "hardsigmoid", "elementwise", "Piecewise-linear sigmoid.",
         "0 if x <= -3, 1 if x >= 3, else x / 6 + 1/2", "1/6 if -3 < x < 3 else 0",
@@ -256,7 +276,8 @@ ELEMENTWISE: Tuple[Activation, ...] = (
         "0 if x <= -3, x if x >= 3, else x (x + 3) / 6",
         "0 if x < -3, x / 3 + 1/2 if x <= 3, else 1",
         ref.hardswish, ref.hardswish_derivative, (),
-        torch_name="hardswish", kinks=(-3.0, 3.0)),
+        torch_name="hardswish", kinks=(-3.0, 3.0),
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "hardtanh", "elementwise", "Clamp to [min_val, max_val].",
         "min(max(x, min_val), max_val)", "1 if min_val < x < max_val else 0",
@@ -280,7 +301,8 @@ ELEMENTWISE: Tuple[Activation, ...] = (
     Activation(
         "tanhshrink", "elementwise", "x minus its tanh.",
         "x - tanh(x)", "tanh(x)^2",
-        ref.tanhshrink, ref.tanhshrink_derivative, (), torch_name="tanhshrink"),
+        ref.tanhshrink, ref.tanhshrink_derivative, (), torch_name="tanhshrink",
+        max_ulp=2, max_ulp_derivative=4),
     Activation(
         "threshold", "elementwise", "Replace values at or below a threshold.",
         "x if x > threshold else value", "1 if x > threshold else 0",
