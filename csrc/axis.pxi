@@ -125,11 +125,18 @@ cdef inline Py_ssize_t _same_shape(tuple shapes) except -1:
 def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int mode):
     """out[r] = softmax/log_softmax/softmin(x[r]) for each row r (mode from AXIS_MODES)."""
     _same_shape(((x.shape[0], x.shape[1]), (out.shape[0], out.shape[1])))
+    # Rows are independent: blocks of whole rows go to the threads (parallel.pxi).
+    cdef Py_ssize_t t, lo, hi, rows = x.shape[0]
+    cdef int threads = _row_threads(rows, x.shape[1])
+    cdef Py_ssize_t block = (rows + threads - 1) // threads
     with nogil:
-        if floating is float:
-            _softmax_rows(x, out, mode, <double>0)
-        else:
-            _softmax_rows(x, out, mode, <long double>0)
+        for t in prange(threads, num_threads=threads, schedule="static"):
+            lo = min(t * block, rows)
+            hi = min(lo + block, rows)
+            if floating is float:
+                _softmax_rows(x[lo:hi], out[lo:hi], mode, <double>0)
+            else:
+                _softmax_rows(x[lo:hi], out[lo:hi], mode, <long double>0)
 
 
 def softmax_backward_rows(const floating[:, ::1] grad, const floating[:, ::1] y,
@@ -137,8 +144,14 @@ def softmax_backward_rows(const floating[:, ::1] grad, const floating[:, ::1] y,
     """Vector-Jacobian product of the row function `mode` from its saved output y."""
     _same_shape(((grad.shape[0], grad.shape[1]), (y.shape[0], y.shape[1]),
                  (out.shape[0], out.shape[1])))
+    cdef Py_ssize_t t, lo, hi, rows = y.shape[0]
+    cdef int threads = _row_threads(rows, y.shape[1])
+    cdef Py_ssize_t block = (rows + threads - 1) // threads
     with nogil:
-        if floating is float:
-            _softmax_backward_rows(grad, y, out, mode, <double>0)
-        else:
-            _softmax_backward_rows(grad, y, out, mode, <long double>0)
+        for t in prange(threads, num_threads=threads, schedule="static"):
+            lo = min(t * block, rows)
+            hi = min(lo + block, rows)
+            if floating is float:
+                _softmax_backward_rows(grad[lo:hi], y[lo:hi], out[lo:hi], mode, <double>0)
+            else:
+                _softmax_backward_rows(grad[lo:hi], y[lo:hi], out[lo:hi], mode, <long double>0)
