@@ -130,7 +130,8 @@ def softmax_rows(const floating[:, ::1] x, floating[:, ::1] out, int mode):
     cdef int threads = _row_threads(rows, x.shape[1])
     cdef Py_ssize_t block = (rows + threads - 1) // threads
     with nogil:
-        for t in prange(threads, num_threads=threads, schedule="static"):
+        for t in prange(threads, num_threads=threads, schedule="static",
+                        use_threads_if=threads > 1):
             lo = min(t * block, rows)
             hi = min(lo + block, rows)
             if floating is float:
@@ -148,7 +149,8 @@ def softmax_backward_rows(const floating[:, ::1] grad, const floating[:, ::1] y,
     cdef int threads = _row_threads(rows, y.shape[1])
     cdef Py_ssize_t block = (rows + threads - 1) // threads
     with nogil:
-        for t in prange(threads, num_threads=threads, schedule="static"):
+        for t in prange(threads, num_threads=threads, schedule="static",
+                        use_threads_if=threads > 1):
             lo = min(t * block, rows)
             hi = min(lo + block, rows)
             if floating is float:

@@ -3,9 +3,12 @@
 # A loop over n elements is cut into at most _threads_for(n, ...) contiguous
 # blocks, one per OpenMP thread (prange, schedule static), whose boundaries are
 # multiples of _GRAIN elements so that every block starts on the same vector
-# alignment as the whole buffer.  Every element goes through the same scalar
-# code whichever block it lands in, so results are bitwise identical for any
-# thread count.  Built without OpenMP, prange runs the blocks one after another.
+# alignment as the whole buffer.  Results are bitwise identical for any thread
+# count: every element is computed by the same IEEE operations (no -ffast-math,
+# -ffp-contract=off), and the loops store NaN as one canonical NaN, so even the
+# sign and payload that C leaves unspecified cannot differ between the vector
+# and scalar code or the serial and threaded copies of a loop.  Built without
+# OpenMP, prange runs the blocks one after another.
 #
 # Thread count: OpenMP's default team size in the calling thread (OMP_NUM_THREADS,
 # omp_set_num_threads, threadpoolctl) capped by pyact's own limit
