@@ -213,7 +213,19 @@ def write_isa_stub(level, flags):
     return target
 
 
+def remove_stale_modules(levels):
+    """In-place builds: drop modules of levels this build skips (and the
+    pre-dispatch pyact._kernels), which the dispatcher would otherwise import."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    for path in (HERE / "pyact").glob("_kernels*" + suffix):
+        module = path.name.split(".")[0]
+        if module == "_kernels" or module[len("_kernels_"):] not in levels:
+            print(f"pyact build: removing stale {path.relative_to(HERE)}", file=sys.stderr)
+            path.unlink()
+
+
 ISA = isa_flags()
+remove_stale_modules(ISA)
 OMP_COMPILE, OMP_LINK = openmp_flags()
 BUILD_INFO = {
     "compiler": (sysconfig.get_config_var("CC") or "msvc").split()[0],

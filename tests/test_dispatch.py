@@ -51,8 +51,6 @@ def test_levels_are_consistent():
     assert _dispatch.ISA == expected
     assert _dispatch.kernels.BUILD_INFO["isa"] == _dispatch.ISA
     assert sys.modules["pyact._kernels"] is _dispatch.kernels is _api._kernels
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        assert "avx2" in _dispatch.built_levels() and "avx512" in _dispatch.built_levels()
 
 
 def test_cpu_levels_follow_the_features():
