@@ -33,10 +33,15 @@ from pyact._runtime import _THREAD_LIMIT
 cdef const int* _thread_limit = <const int*>PyCapsule_GetPointer(
     _THREAD_LIMIT, "pyact._runtime.thread_limit")
 
-# Smallest number of elements worth a thread of its own, measured on a 2-core
-# x86-64 (python -m pyact bench, 1 vs 2 threads): the memory-bound piecewise
-# kernels gain from about 2 x 64K elements, the transcendental ("wide") ones,
-# which spend tens of ns per element, from about 2 x 4K.  Module globals rather
+# Smallest number of elements worth a thread of its own.  Measured on a 2-core
+# x86-64 VM (AVX-512 kernels, best of 41 interleaved runs, 1 vs 2 threads):
+# relu float32 1.3x at 64K elements, 1.8x at 128K; float64 1.5x at 64K and 128K;
+# sigmoid/tanh (scalar libm in double / long double) 1.7-1.9x from 2K elements.
+# So two threads from 128K elements for the piecewise-linear kernels and from 8K
+# for the transcendental ("wide") ones, which leaves room for the faster
+# vectorised versions of those.  On a machine whose cores are busy with other
+# processes, a thread may wait a scheduler quantum (~10 ms) to run its block:
+# PYACT_NUM_THREADS=1 or set_num_threads(1) avoids that.  Module globals rather
 # than constants so that tests can force the parallel path on small arrays.
 cdef Py_ssize_t _MIN_PER_THREAD_CHEAP = 1 << 16
 cdef Py_ssize_t _MIN_PER_THREAD_WIDE = 1 << 12
