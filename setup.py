@@ -3,8 +3,8 @@
 Templates.  Every csrc/NAME.tp is expanded with Tempita into csrc/_NAME (so
 kernels.pyx.tp gives _kernels.pyx, a csrc/api.pxi.tp would give _api.pxi).
 Each sees the namespace of template_namespace(): `kernels` (one entry per
-kernel family of the registry, pyact/_registry.py), `registry` (the module) and
-`build_info`.  Generated files start with an underscore and are not tracked.
+kernel family of the registry, pyact/_registry.py), `activations` (the
+registry's elementwise entries), `registry` (the module) and `build_info`.  Generated files start with an underscore and are not tracked.
 
 ISA levels.  The one kernel source csrc/_kernels.pyx is compiled once per
 instruction-set level into pyact._kernels_<level>, through a generated stub
@@ -191,7 +191,8 @@ def template_namespace(build_info):
         for act in registry.ELEMENTWISE
         for name in act.kernel_names
     ]
-    return {"kernels": kernels, "registry": registry, "build_info": build_info}
+    return {"kernels": kernels, "registry": registry, "activations": registry.ELEMENTWISE,
+            "build_info": build_info}
 
 
 def expand_templates(namespace):
@@ -241,7 +242,8 @@ extensions = [
     Extension(
         f"pyact._kernels_{level}",
         [str(write_isa_stub(level, flags).relative_to(HERE))],
-        include_dirs=["csrc"],
+        include_dirs=["csrc", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=EXTRA_COMPILE_ARGS + flags + OMP_COMPILE,
         extra_link_args=OMP_LINK,
     )
