@@ -31,11 +31,23 @@ def run_python(code: str, **env):
                           capture_output=True, text=True, timeout=120)
 
 
+def use_level(module, monkeypatch):
+    """Point pyact's public functions (pyact.NAME, _api.PUBLIC) at `module`'s kernels
+    for one test, compiled fast paths (if any) included."""
+    monkeypatch.setattr(_api, "_kernels", module)
+    public = _api._build()
+    if hasattr(_api, "_with_fast_paths"):
+        public = _api._with_fast_paths(public)
+    for name, function in public.items():
+        monkeypatch.setattr(pyact, name, function)
+        monkeypatch.setitem(_api.PUBLIC, name, function)
+
+
 @pytest.fixture(params=AVAILABLE)
 def level_module(request, monkeypatch):
     """pyact's public functions running on the kernels of one ISA level."""
     module = _dispatch.load(request.param)
-    monkeypatch.setattr(_api, "_kernels", module)
+    use_level(module, monkeypatch)
     return request.param, module
 
 

@@ -17,6 +17,7 @@ from pyact._registry import AXIS
 
 from conftest import (EXAMPLE_CASES, SCALED_CASES, assert_bitwise_equal, case_params, fn,
                       y_allowed)
+from test_dispatch import use_level
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENMP = _threads.openmp()
@@ -110,7 +111,7 @@ def test_softmax_rows_same_bits_for_1_and_2_threads(act, dtype):
 def tiny_blocks(request, monkeypatch):
     """One ISA level's kernels, forced to split even tiny arrays at odd places."""
     module = _dispatch.load(request.param)
-    monkeypatch.setattr(_api, "_kernels", module)
+    use_level(module, monkeypatch)
     old = module._parallel_tuning(cheap=1, wide=1, grain=1)
     yield module
     module._parallel_tuning(*old)
