@@ -1,15 +1,34 @@
 """Build of pyact's compiled kernels.
 
-Every csrc/NAME.EXT.tp template is expanded from the registry
-(pyact/_registry.py) into csrc/_NAME.EXT: kernels.pyx.tp gives the loops
-(csrc/_kernels.pyx, which includes the rest) and api_fast.pxi.tp the compiled
-fast paths of the public functions.  Cython compiles csrc/_kernels.pyx into the
-extension module pyact._kernels.  Metadata lives in pyproject.toml.
+Templates.  Every csrc/NAME.tp is expanded with Tempita into csrc/_NAME (so
+kernels.pyx.tp gives _kernels.pyx, a csrc/api.pxi.tp would give _api.pxi).
+Each sees the namespace of template_namespace(): `kernels` (one entry per
+kernel family of the registry, pyact/_registry.py), `activations` (the
+registry's elementwise entries), `registry` (the module) and `build_info`.  Generated files start with an underscore and are not tracked.
+
+ISA levels.  The one kernel source csrc/_kernels.pyx is compiled once per
+instruction-set level into pyact._kernels_<level>, through a generated stub
+csrc/_kernels_<level>.pyx that includes it: on x86-64 "baseline" (plain
+x86-64, no AVX), "avx2" (x86-64-v3: AVX2, FMA, BMI2) and "avx512" (x86-64-v4);
+elsewhere "baseline" only.  pyact._dispatch imports the best one the CPU runs;
+pyact._runtime (baseline flags) tells it which.  PYACT_BUILD_ISA=baseline,avx2
+limits the levels built (quicker development builds).
+
+OpenMP.  Large buffers are split across threads with cython.parallel.prange;
+the build compiles and links with -fopenmp when the compiler accepts it and
+builds serial loops otherwise (or when PYACT_BUILD_OPENMP=0).
+
+The extensions build in parallel, PYACT_BUILD_JOBS at a time (default: the
+number of CPUs).  Metadata lives in pyproject.toml.
 """
 import importlib
+import os
 import platform
+import shlex
+import subprocess
 import sys
 import sysconfig
+import tempfile
 import types
 from pathlib import Path
 
@@ -38,7 +57,29 @@ COMPILER_DIRECTIVES = {
 # -fno-trapping-math lets it evaluate both sides of a select, which the
 # branch-free loops need to vectorise (pyact never enables FP traps).  Never
 # -ffast-math: it breaks NaN handling and the rounding the kernels rely on.
-EXTRA_COMPILE_ARGS = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+# -ffp-contract=off: GCC would otherwise fuse a*b + c into one FMA wherever the
+# ISA level has FMA, which changes the rounding that the error-free
+# transformations of the kernels (Veltkamp splits, compensated sums) rely on;
+# with it every level evaluates the same expression tree and FMA is used only
+# where the source asks for it (fma()).
+UNIX = sys.platform != "win32"
+EXTRA_COMPILE_ARGS = (["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]
+                      if UNIX else [])
+
+ISA_LEVELS = ("baseline", "avx2", "avx512")
+# Per level: the flags, then a spelling for compilers without the level names
+# (GCC < 11, Clang < 12).  x86-64-v3 = AVX, AVX2, BMI1/2, F16C, FMA, LZCNT, MOVBE
+# on top of v2; x86-64-v4 adds AVX512F/BW/CD/DQ/VL.
+_V2 = ["-msse3", "-mssse3", "-msse4.1", "-msse4.2", "-mpopcnt", "-mcx16"]
+_V3 = _V2 + ["-mavx", "-mavx2", "-mbmi", "-mbmi2", "-mf16c", "-mfma", "-mlzcnt", "-mmovbe"]
+_V4 = _V3 + ["-mavx512f", "-mavx512bw", "-mavx512cd", "-mavx512dq", "-mavx512vl"]
+X86_ISA_FLAGS = {
+    # explicit, so that a distribution's default -march (or CFLAGS) cannot put
+    # AVX into the module that must run on every x86-64
+    "baseline": (["-march=x86-64", "-mtune=generic"], ["-mno-avx"]),
+    "avx2": (["-march=x86-64-v3", "-mtune=generic"], _V3),
+    "avx512": (["-march=x86-64-v4", "-mtune=generic"], _V4),
+}
 
 
 def load_registry():
@@ -58,8 +99,91 @@ def load_registry():
         sys.modules.update(saved)
 
 
-def expand_templates():
-    """Expand every csrc/NAME.EXT.tp into csrc/_NAME.EXT from the registry."""
+# ---- the compiler: what it accepts --------------------------------------------------
+
+def _compiler_command():
+    """The C compiler as distutils will call it (CC overrides), or None (MSVC)."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC")
+    return shlex.split(cc) if cc and UNIX else None
+
+
+def _compiles(flags, source="int main(void) { return 0; }\n", link=False):
+    """Whether the compiler builds `source` with `flags` (without warnings about them)."""
+    cc = _compiler_command()
+    if cc is None:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.c"
+        src.write_text(source)
+        cmd = cc + flags + [str(src), "-o", str(Path(tmp) / ("probe" if link else "probe.o"))]
+        if not link:
+            cmd.insert(len(cc), "-c")
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return run.returncode == 0 and "unrecognized" not in run.stderr + run.stdout
+
+
+def _target_is_x86_64():
+    # sysconfig.get_platform() honours cross-compilation settings
+    # (_PYTHON_HOST_PLATFORM), unlike platform.machine().
+    return sysconfig.get_platform().lower().endswith(("x86_64", "amd64"))
+
+
+def isa_flags():
+    """{level: compile flags} for the levels this build makes, lowest first."""
+    wanted = os.environ.get("PYACT_BUILD_ISA", "").replace(",", " ").split()
+    unknown = set(wanted) - set(ISA_LEVELS)
+    if unknown:
+        sys.exit(f"PYACT_BUILD_ISA: unknown level(s) {sorted(unknown)}; known: {ISA_LEVELS}")
+    if "baseline" not in wanted and wanted:
+        wanted.append("baseline")  # the fallback every CPU needs
+    levels = {"baseline": []}
+    if _target_is_x86_64() and _compiler_command() is not None:
+        for level in ISA_LEVELS:
+            if wanted and level not in wanted:
+                continue
+            for flags in X86_ISA_FLAGS[level]:
+                if _compiles(flags):
+                    levels[level] = flags
+                    break
+            else:
+                print(f"pyact build: the compiler takes no flags for ISA level {level}; "
+                      "not built", file=sys.stderr)
+    return levels
+
+
+OPENMP_PROBE = """#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return n > 0 ? 0 : 1;
+}
+"""
+
+
+def openmp_flags():
+    """(compile flags, link flags) for OpenMP, or empty lists for a serial build."""
+    if os.environ.get("PYACT_BUILD_OPENMP", "1").strip() in ("0", "no", "false", "off"):
+        return [], []
+    if _compiles(["-fopenmp"], OPENMP_PROBE, link=True):
+        return ["-fopenmp"], ["-fopenmp"]
+    print("pyact build: the compiler has no OpenMP (-fopenmp); building serial kernels",
+          file=sys.stderr)
+    return [], []
+
+
+# ---- sources ------------------------------------------------------------------------
+
+def _write_if_changed(target: Path, text: str):
+    # Rewrite only on change so that Cython's own staleness check still works.
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+
+
+def template_namespace(build_info):
     registry = load_registry()
     kernels = [
         types.SimpleNamespace(name=name, params=[p.name for p in act.real_params],
@@ -67,33 +191,78 @@ def expand_templates():
         for act in registry.ELEMENTWISE
         for name in act.kernel_names
     ]
-    build_info = {
-        "compiler": (sysconfig.get_config_var("CC") or "msvc").split()[0],
-        "compile_args": " ".join(EXTRA_COMPILE_ARGS),
-        "cython": Cython.__version__,
-        "numpy_build": numpy.__version__,
-        "machine": platform.machine(),
-    }
+    return {"kernels": kernels, "registry": registry, "activations": registry.ELEMENTWISE,
+            "build_info": build_info}
+
+
+def expand_templates(namespace):
+    """csrc/NAME.tp -> csrc/_NAME for every template."""
     for template in sorted(CSRC.glob("*.tp")):
-        text = Tempita.sub(template.read_text(), kernels=kernels, build_info=build_info,
-                           activations=registry.ELEMENTWISE)
-        target = CSRC / ("_" + template.name[:-len(".tp")])
-        # Rewrite only on change so that Cython's own staleness check still works.
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
+        text = Tempita.sub(template.read_text(), **namespace)
+        _write_if_changed(CSRC / ("_" + template.name[: -len(".tp")]), text)
 
 
-expand_templates()
+def write_isa_stub(level, flags):
+    """csrc/_kernels_<level>.pyx: the kernels module for one ISA level."""
+    target = CSRC / f"_kernels_{level}.pyx"
+    _write_if_changed(target, (
+        f"# Generated by setup.py (do not edit): pyact._kernels_{level}, the kernels of\n"
+        f"# csrc/kernels.pyx.tp compiled for ISA level {level!r}.\n"
+        'include "_kernels.pyx"\n\n'
+        f"BUILD_INFO[\"isa\"] = {level!r}\n"
+        f"BUILD_INFO[\"isa_flags\"] = {' '.join(flags)!r}\n"))
+    return target
 
+
+def remove_stale_modules(levels):
+    """In-place builds: drop modules of levels this build skips (and the
+    pre-dispatch pyact._kernels), which the dispatcher would otherwise import."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    for path in (HERE / "pyact").glob("_kernels*" + suffix):
+        module = path.name.split(".")[0]
+        if module == "_kernels" or module[len("_kernels_"):] not in levels:
+            print(f"pyact build: removing stale {path.relative_to(HERE)}", file=sys.stderr)
+            path.unlink()
+
+
+ISA = isa_flags()
+remove_stale_modules(ISA)
+OMP_COMPILE, OMP_LINK = openmp_flags()
+BUILD_INFO = {
+    "compiler": (sysconfig.get_config_var("CC") or "msvc").split()[0],
+    "compile_args": " ".join(EXTRA_COMPILE_ARGS + OMP_COMPILE),
+    "cython": Cython.__version__,
+    "numpy_build": numpy.__version__,
+    "machine": platform.machine(),
+}
+expand_templates(template_namespace(BUILD_INFO))
+
+# Largest first, so that parallel workers finish together.
 extensions = [
     Extension(
-        "pyact._kernels",
-        ["csrc/_kernels.pyx"],
+        f"pyact._kernels_{level}",
+        [str(write_isa_stub(level, flags).relative_to(HERE))],
         include_dirs=["csrc", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=EXTRA_COMPILE_ARGS,
+        extra_compile_args=EXTRA_COMPILE_ARGS + flags + OMP_COMPILE,
+        extra_link_args=OMP_LINK,
+    )
+    for level, flags in reversed(ISA.items())
+] + [
+    Extension(
+        "pyact._runtime",
+        ["csrc/runtime.pyx"],
+        extra_compile_args=EXTRA_COMPILE_ARGS + ISA["baseline"] + OMP_COMPILE,
+        extra_link_args=OMP_LINK,
     )
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=COMPILER_DIRECTIVES,
-                            include_path=["csrc"]))
+JOBS = int(os.environ.get("PYACT_BUILD_JOBS") or os.cpu_count() or 1)
+
+setup(
+    ext_modules=cythonize(
+        extensions, compiler_directives=COMPILER_DIRECTIVES, include_path=["csrc"],
+        # Cython's worker processes fork; elsewhere they would re-run this file.
+        nthreads=JOBS if sys.platform.startswith("linux") else 0),
+    options={"build_ext": {"parallel": JOBS}},
+)

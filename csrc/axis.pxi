@@ -429,13 +429,19 @@ def softmax_rows(const floating[:, :, ::1] x, floating[:, :, ::1] out, int mode)
     if outer * n * inner == 0:
         return
     cdef Py_ssize_t tasks = _n_tasks(outer, n, inner)
+    # Tasks are independent: contiguous ranges of them go to the threads (parallel.pxi).
+    cdef int threads = _row_threads(tasks, outer * n * inner // tasks)
+    cdef Py_ssize_t t, t0, chunk = (tasks + threads - 1) // threads
     with nogil:
-        if floating is float:
-            _forward_tasks(&x[0, 0, 0], &out[0, 0, 0], outer, n, inner, mode, 0, tasks,
-                           <double>0)
-        else:
-            _forward_tasks(&x[0, 0, 0], &out[0, 0, 0], outer, n, inner, mode, 0, tasks,
-                           <long double>0)
+        for t in prange(threads, num_threads=threads, schedule="static",
+                        use_threads_if=threads > 1):
+            t0 = min(t * chunk, tasks)
+            if floating is float:
+                _forward_tasks(&x[0, 0, 0], &out[0, 0, 0], outer, n, inner, mode, t0,
+                               min(t0 + chunk, tasks), <double>0)
+            else:
+                _forward_tasks(&x[0, 0, 0], &out[0, 0, 0], outer, n, inner, mode, t0,
+                               min(t0 + chunk, tasks), <long double>0)
 
 
 def softmax_backward_rows(const floating[:, :, ::1] grad, const floating[:, :, ::1] y,
@@ -448,10 +454,15 @@ def softmax_backward_rows(const floating[:, :, ::1] grad, const floating[:, :, :
     if outer * n * inner == 0:
         return
     cdef Py_ssize_t tasks = _n_tasks(outer, n, inner)
+    cdef int threads = _row_threads(tasks, outer * n * inner // tasks)
+    cdef Py_ssize_t t, t0, chunk = (tasks + threads - 1) // threads
     with nogil:
-        if floating is float:
-            _backward_tasks(&grad[0, 0, 0], &y[0, 0, 0], &out[0, 0, 0], outer, n, inner,
-                            mode, 0, tasks, <double>0)
-        else:
-            _backward_tasks(&grad[0, 0, 0], &y[0, 0, 0], &out[0, 0, 0], outer, n, inner,
-                            mode, 0, tasks, <long double>0)
+        for t in prange(threads, num_threads=threads, schedule="static",
+                        use_threads_if=threads > 1):
+            t0 = min(t * chunk, tasks)
+            if floating is float:
+                _backward_tasks(&grad[0, 0, 0], &y[0, 0, 0], &out[0, 0, 0], outer, n, inner,
+                                mode, t0, min(t0 + chunk, tasks), <double>0)
+            else:
+                _backward_tasks(&grad[0, 0, 0], &y[0, 0, 0], &out[0, 0, 0], outer, n, inner,
+                                mode, t0, min(t0 + chunk, tasks), <long double>0)

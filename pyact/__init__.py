@@ -11,12 +11,18 @@ Every activation NAME of the catalogue (see ``pyact.REGISTRY``) comes as
 
 The axis functions softmax, log_softmax and softmin take ``axis=-1`` and their
 backward is the vector-Jacobian product from the saved output y.
+
+The kernels run the best instruction-set level this CPU supports (PYACT_ISA
+forces one) and split large arrays across threads (``set_num_threads``,
+PYACT_NUM_THREADS, OMP_NUM_THREADS); ``config()`` shows both.
 """
 from ._version import __version__
 from ._registry import REGISTRY
 from ._api import PUBLIC as _PUBLIC
 from ._config import config, show_config
+from ._threads import get_num_threads, set_num_threads
 
 globals().update(_PUBLIC)
 
-__all__ = ["__version__", "REGISTRY", "config", "show_config", *_PUBLIC]
+__all__ = ["__version__", "REGISTRY", "config", "show_config", "get_num_threads",
+           "set_num_threads", *_PUBLIC]

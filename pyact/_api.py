@@ -3,8 +3,8 @@
 For every elementwise activation NAME this makes NAME, NAME_, NAME_derivative
 and NAME_backward; for every axis function NAME, NAME, NAME_ and
 NAME_backward.  All argument checking happens here, before anything is
-written; the kernels in pyact._kernels only ever see contiguous, aligned,
-native-endian float32/float64 buffers.
+written; the kernels (pyact._dispatch.kernels, the module of the ISA level in
+use) only ever see contiguous, aligned, native-endian float32/float64 buffers.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import operator
 
 import numpy as np
 
-from . import _kernels
+from ._dispatch import kernels as _kernels
 from ._registry import AXIS, ELEMENTWISE, Activation, validate_params
 
 try:  # NumPy >= 2.0

@@ -710,7 +710,8 @@ def test_public_functions_and_signatures(act):
 
 def test_all_is_exactly_the_registry_functions():
     expected = {n for act in REGISTRY.values() for n in _public_names(act)}
-    extra = {"__version__", "REGISTRY", "config", "show_config"}
+    extra = {"__version__", "REGISTRY", "config", "show_config", "get_num_threads",
+             "set_num_threads"}
     assert set(pyact.__all__) == expected | extra
     assert len(pyact.__all__) == len(set(pyact.__all__))
     for name in pyact.__all__:

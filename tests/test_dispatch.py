@@ -1,0 +1,186 @@
+"""Runtime ISA dispatch: every built level this CPU runs is accurate, side by side,
+PYACT_ISA forces a level, and the baseline module has no AVX in it."""
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyact
+from pyact import _api, _check, _dispatch, _runtime
+from pyact._registry import AXIS
+
+from conftest import EXAMPLE_CASES, case_params, check_all_forms
+
+ROOT = Path(__file__).resolve().parent.parent
+AVAILABLE = _dispatch.available_levels()
+
+
+def run_python(code: str, **env):
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("PYACT_ISA", "PYACT_NUM_THREADS", "OMP_NUM_THREADS")}
+    environ.update(env)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+def use_level(module, monkeypatch):
+    """Point pyact's public functions (pyact.NAME, _api.PUBLIC) at `module`'s kernels
+    for one test, compiled fast paths (if any) included."""
+    monkeypatch.setattr(_api, "_kernels", module)
+    public = _api._build()
+    if hasattr(_api, "_with_fast_paths"):
+        public = _api._with_fast_paths(public)
+    for name, function in public.items():
+        monkeypatch.setattr(pyact, name, function)
+        monkeypatch.setitem(_api.PUBLIC, name, function)
+
+
+@pytest.fixture(params=AVAILABLE)
+def level_module(request, monkeypatch):
+    """pyact's public functions running on the kernels of one ISA level."""
+    module = _dispatch.load(request.param)
+    use_level(module, monkeypatch)
+    return request.param, module
+
+
+# ---- what was chosen ---------------------------------------------------------------
+
+def test_levels_are_consistent():
+    assert _dispatch.LEVELS == ("baseline", "avx2", "avx512")
+    assert AVAILABLE[0] == "baseline"
+    assert set(AVAILABLE) <= set(_dispatch.built_levels())
+    assert set(AVAILABLE) <= set(_dispatch.cpu_levels())
+    assert _dispatch.ISA in AVAILABLE
+    expected = os.environ.get("PYACT_ISA", "").strip().lower() or AVAILABLE[-1]
+    assert _dispatch.ISA == expected
+    assert _dispatch.kernels.BUILD_INFO["isa"] == _dispatch.ISA
+    assert sys.modules["pyact._kernels"] is _dispatch.kernels is _api._kernels
+
+
+def test_cpu_levels_follow_the_features():
+    features = _runtime.cpu_features()
+    levels = _dispatch.cpu_levels()
+    if not features:  # not x86-64
+        assert levels == ("baseline",)
+        return
+    v3 = all(features[k] for k in ("avx", "avx2", "fma", "bmi", "bmi2"))
+    v4 = v3 and all(features[k] for k in ("avx512f", "avx512bw", "avx512cd",
+                                         "avx512dq", "avx512vl"))
+    assert ("avx2" in levels) <= v3 and ("avx512" in levels) <= v4
+    if sys.platform.startswith("linux"):  # the kernel's view agrees (it checks XCR0 too)
+        flags = set(re.search(r"^flags\s*:(.*)$", Path("/proc/cpuinfo").read_text(),
+                              re.M).group(1).split())
+        for name in ("avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"):
+            assert features[name] == (name in flags), name
+
+
+def test_config_reports_isa(capsys):
+    cfg = pyact.config()
+    assert cfg["isa"] == _dispatch.ISA
+    assert cfg["isa_available"] == list(AVAILABLE)
+    pyact.show_config()
+    out = capsys.readouterr().out
+    assert re.search(rf"^isa\s+: {cfg['isa']}$", out, re.M)
+    assert re.search(r"^isa_available\s+: baseline", out, re.M)
+
+
+def test_module_metadata(level_module):
+    level, module = level_module
+    assert module.__name__ == f"pyact._kernels_{level}"
+    assert module.BUILD_INFO["isa"] == level
+    flags = module.BUILD_INFO["isa_flags"]
+    if level != "baseline":
+        assert "-march=x86-64-v" in flags or "-mavx2" in flags
+    # every level exports the same kernels
+    public = {n for n in dir(module) if not n.startswith("_")}
+    assert public == {n for n in dir(_dispatch.load("baseline")) if not n.startswith("_")}
+
+
+# ---- accuracy of every level, side by side -----------------------------------------
+
+@pytest.mark.parametrize("act, params", case_params(EXAMPLE_CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_every_level_within_bounds(level_module, act, params, dtype):
+    level, _ = level_module
+    x = _check.sample(dtype, 4000, seed=3)
+    grad = np.random.default_rng(3).normal(0.0, 2.0, x.shape).astype(dtype)
+    check_all_forms(act, params, x, grad, label=f"[{level}] {act.name}")
+
+
+@pytest.mark.parametrize("act", [pytest.param(a, id=a.name) for a in AXIS])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_every_level_axis_within_bounds(level_module, act, dtype):
+    for form, err in _check.axis_errors(act, dtype, seed=5).items():
+        assert err <= act.max_ulp, (level_module[0], act.name, form, err)
+
+
+def test_check_passes_on_every_level(level_module):
+    bad = [row for row in _check.check(2000) if not row[3] <= row[4]]
+    assert not bad, (level_module[0], bad)
+
+
+# ---- PYACT_ISA -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("level", AVAILABLE)
+def test_pyact_isa_forces_a_level(level):
+    r = run_python("import pyact, sys; c = pyact.config(); "
+                   "print(c['isa'], sys.modules['pyact._kernels'].__name__, "
+                   "float(pyact.relu(2.0)))", PYACT_ISA=level.upper())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [level, f"pyact._kernels_{level}", "2.0"]
+
+
+def test_default_is_the_best_available_level():
+    r = run_python("import pyact; print(pyact.config()['isa'])")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == AVAILABLE[-1]
+
+
+@pytest.mark.parametrize("value", ["avx9", "sse2", "x86-64-v3"])
+def test_pyact_isa_unknown_level_is_an_import_error(value):
+    r = run_python("import pyact", PYACT_ISA=value)
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError"), r.stderr
+    assert f"PYACT_ISA={value}" in last and "is not an ISA level" in last
+    assert "baseline" in last and "avx512" in last  # available and known levels
+
+
+def test_unsupported_level_is_refused(monkeypatch):
+    """A CPU without AVX2: the higher modules are never imported, and forcing one fails."""
+    monkeypatch.setattr(_runtime, "cpu_levels", lambda: ("baseline",))
+    assert _dispatch.available_levels() == ("baseline",)
+    monkeypatch.delenv("PYACT_ISA", raising=False)
+    assert _dispatch._choose() == "baseline"
+    for level in set(_dispatch.built_levels()) - {"baseline"}:
+        with pytest.raises(RuntimeError, match=f"ISA level '{level}' needs instructions"):
+            _dispatch.load(level)
+        monkeypatch.setenv("PYACT_ISA", level)
+        with pytest.raises(ImportError, match=f"PYACT_ISA={level}: .*levels available "
+                                              "here: baseline"):
+            _dispatch._choose()
+
+
+# ---- the baseline module runs on any CPU of its architecture ------------------------
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64")
+                    or shutil.which("objdump") is None, reason="needs x86-64 and objdump")
+def test_baseline_module_has_no_avx():
+    for name in ("pyact._kernels_baseline", "pyact._runtime"):
+        path = sys.modules[name].__file__ if name in sys.modules else \
+            __import__(name, fromlist=["_"]).__file__
+        asm = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path],
+                             capture_output=True, text=True, check=True).stdout
+        mnemonics = {line.split("\t")[1].split()[0] for line in asm.splitlines()
+                     if line.count("\t") >= 1 and line.split("\t")[1].strip()}
+        vex = sorted(m for m in mnemonics if m.startswith("v"))
+        assert not vex, (name, vex[:20])
+        assert "%ymm" not in asm and "%zmm" not in asm, name
