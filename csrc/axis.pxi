@@ -418,6 +418,46 @@ cdef inline Py_ssize_t _same_shape(tuple shapes) except -1:
     return 0
 
 
+cdef void _softmax_forward_c(const floating* x, floating* out, Py_ssize_t outer, Py_ssize_t n,
+                             Py_ssize_t inner, int mode) noexcept nogil:
+    """out = the function `mode` of x along axis 1 of C-contiguous (outer, n, inner)
+    buffers (out may be x); contiguous ranges of the independent tasks go to the
+    threads (parallel.pxi), so results do not depend on the thread count."""
+    if outer * n * inner == 0:
+        return
+    cdef Py_ssize_t tasks = _n_tasks(outer, n, inner)
+    cdef int threads = _row_threads(tasks, outer * n * inner // tasks)
+    cdef Py_ssize_t t, t0, chunk = (tasks + threads - 1) // threads
+    for t in prange(threads, num_threads=threads, schedule="static",
+                    use_threads_if=threads > 1):
+        t0 = min(t * chunk, tasks)
+        if floating is float:
+            _forward_tasks(x, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks), <double>0)
+        else:
+            _forward_tasks(x, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks),
+                           <long double>0)
+
+
+cdef void _softmax_backward_c(const floating* grad, const floating* y, floating* out,
+                              Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner,
+                              int mode) noexcept nogil:
+    """The vector-Jacobian product of `mode` from y, threaded like _softmax_forward_c."""
+    if outer * n * inner == 0:
+        return
+    cdef Py_ssize_t tasks = _n_tasks(outer, n, inner)
+    cdef int threads = _row_threads(tasks, outer * n * inner // tasks)
+    cdef Py_ssize_t t, t0, chunk = (tasks + threads - 1) // threads
+    for t in prange(threads, num_threads=threads, schedule="static",
+                    use_threads_if=threads > 1):
+        t0 = min(t * chunk, tasks)
+        if floating is float:
+            _backward_tasks(grad, y, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks),
+                            <double>0)
+        else:
+            _backward_tasks(grad, y, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks),
+                            <long double>0)
+
+
 def softmax_rows(const floating[:, :, ::1] x, floating[:, :, ::1] out, int mode):
     """out = softmax/log_softmax/softmin of x along axis 1 (mode from AXIS_MODES).
 
@@ -425,23 +465,10 @@ def softmax_rows(const floating[:, :, ::1] x, floating[:, :, ::1] out, int mode)
     be x itself."""
     _same_shape(((x.shape[0], x.shape[1], x.shape[2]),
                  (out.shape[0], out.shape[1], out.shape[2])))
-    cdef Py_ssize_t outer = x.shape[0], n = x.shape[1], inner = x.shape[2]
-    if outer * n * inner == 0:
+    if x.shape[0] * x.shape[1] * x.shape[2] == 0:
         return
-    cdef Py_ssize_t tasks = _n_tasks(outer, n, inner)
-    # Tasks are independent: contiguous ranges of them go to the threads (parallel.pxi).
-    cdef int threads = _row_threads(tasks, outer * n * inner // tasks)
-    cdef Py_ssize_t t, t0, chunk = (tasks + threads - 1) // threads
     with nogil:
-        for t in prange(threads, num_threads=threads, schedule="static",
-                        use_threads_if=threads > 1):
-            t0 = min(t * chunk, tasks)
-            if floating is float:
-                _forward_tasks(&x[0, 0, 0], &out[0, 0, 0], outer, n, inner, mode, t0,
-                               min(t0 + chunk, tasks), <double>0)
-            else:
-                _forward_tasks(&x[0, 0, 0], &out[0, 0, 0], outer, n, inner, mode, t0,
-                               min(t0 + chunk, tasks), <long double>0)
+        _softmax_forward_c(&x[0, 0, 0], &out[0, 0, 0], x.shape[0], x.shape[1], x.shape[2], mode)
 
 
 def softmax_backward_rows(const floating[:, :, ::1] grad, const floating[:, :, ::1] y,
@@ -450,19 +477,8 @@ def softmax_backward_rows(const floating[:, :, ::1] grad, const floating[:, :, :
     output y; C-contiguous (outer, n, inner) buffers, out may be grad or y."""
     _same_shape(((grad.shape[0], grad.shape[1], grad.shape[2]), (y.shape[0], y.shape[1], y.shape[2]),
                  (out.shape[0], out.shape[1], out.shape[2])))
-    cdef Py_ssize_t outer = y.shape[0], n = y.shape[1], inner = y.shape[2]
-    if outer * n * inner == 0:
+    if y.shape[0] * y.shape[1] * y.shape[2] == 0:
         return
-    cdef Py_ssize_t tasks = _n_tasks(outer, n, inner)
-    cdef int threads = _row_threads(tasks, outer * n * inner // tasks)
-    cdef Py_ssize_t t, t0, chunk = (tasks + threads - 1) // threads
     with nogil:
-        for t in prange(threads, num_threads=threads, schedule="static",
-                        use_threads_if=threads > 1):
-            t0 = min(t * chunk, tasks)
-            if floating is float:
-                _backward_tasks(&grad[0, 0, 0], &y[0, 0, 0], &out[0, 0, 0], outer, n, inner,
-                                mode, t0, min(t0 + chunk, tasks), <double>0)
-            else:
-                _backward_tasks(&grad[0, 0, 0], &y[0, 0, 0], &out[0, 0, 0], outer, n, inner,
-                                mode, t0, min(t0 + chunk, tasks), <long double>0)
+        _softmax_backward_c(&grad[0, 0, 0], &y[0, 0, 0], &out[0, 0, 0], y.shape[0], y.shape[1],
+                            y.shape[2], mode)

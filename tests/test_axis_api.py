@@ -784,8 +784,10 @@ def test_every_kernel_family_has_a_registry_entry_and_vice_versa():
                  "install_fallbacks"}
     # every elementwise public function has a compiled fast path, and it is
     # what pyact exports
-    for act in ELEMENTWISE:
-        for public in (act.name, act.name + "_", act.name + "_derivative", act.name + "_backward"):
+    for act in ELEMENTWISE + AXIS:
+        forms = ("", "_", "_derivative", "_backward") if act.kind == "elementwise" else (
+            "", "_", "_backward")
+        for public in (act.name + form for form in forms):
             assert getattr(pyact, public) is getattr(_kernels, "api_" + public), public
             accounted.add("api_" + public)
     for fam, act in registry_families.items():

@@ -5,7 +5,7 @@ import pytest
 
 import pyact
 from pyact import _api
-from pyact._registry import ELEMENTWISE
+from pyact._registry import AXIS, ELEMENTWISE
 
 SLOW = _api._build()  # the Python implementations, without fast paths
 CASES = [(act, params) for act in ELEMENTWISE for params in
@@ -99,3 +99,32 @@ def test_overlap_and_foreign_out_fall_back_correctly():
     with pytest.raises(TypeError):
         pyact.tanh_backward(g, x=x, out=out)
     assert (out == 7).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", AXIS, ids=[a.name for a in AXIS])
+def test_axis_fast_equals_slow(act, dtype):
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 4, (3, 5, 7)).astype(dtype)
+    x[0, 0, :2] = -np.inf
+    grad = rng.normal(0, 1, x.shape).astype(dtype)
+    n = act.name
+    for axis in (-3, -2, -1, 0, 1, 2):
+        y = SLOW[n](x, axis=axis)
+        _same(pyact.__dict__[n](x, axis=axis), y)
+        _same(pyact.__dict__[n + "_backward"](grad, y=y, axis=axis),
+              SLOW[n + "_backward"](grad, y=y, axis=axis))
+        a = x.copy()
+        assert pyact.__dict__[n + "_"](a, axis=axis) is a
+        _same(a, y)
+        g = grad.copy()
+        assert pyact.__dict__[n + "_backward"](g, y=y, axis=axis, out=g) is g
+        _same(g, SLOW[n + "_backward"](grad, y=y, axis=axis))
+    from numpy.exceptions import AxisError
+    for bad in (3, -4, 10**30):
+        with pytest.raises(AxisError):
+            pyact.__dict__[n](x, axis=bad)
+    with pytest.raises(TypeError):
+        pyact.__dict__[n](x, axis=1.0)
+    with pytest.raises(TypeError):
+        pyact.__dict__[n + "_backward"](grad)
