@@ -526,9 +526,13 @@ cdef inline double silu_f64(double x) noexcept nogil:
 
 # Whether the exact beta x = b + db is above t.
 # (b > t) | ((b == t) & (db > 0)) written as one comparison so that it stays a
-# select: on a tie, nudge b by db's sign (db is far below b's ULP).
+# select: on a tie, nudge b by db (|db| >= 2^-106 |b| unless 0, so 2^60 db moves
+# t + 2^60 db off t in db's direction).  No `db > 0` test: GCC would fold it with
+# _prod_err's select into a select of booleans (a 1-byte mask type), leaving no
+# vector type for the double loads ("no vectype for stmt"), and the softplus
+# float64 loops would not vectorise.
 cdef inline bint _above(double b, double db, double t) noexcept nogil:
-    return b + (0.0 if b != t else (db if db > 0 else 0.0)) * 1152921504606846976.0 > t
+    return b + (0.0 if b != t else db) * 1152921504606846976.0 > t
 
 # softplus(beta x) / beta with beta x = b + db, softplus(b + db) = softplus(b) + sigmoid(b) db.
 cdef inline double softplus_f64(double x, double beta, double threshold) noexcept nogil:
