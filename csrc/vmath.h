@@ -323,6 +323,26 @@ static inline double vm_tanhshrink(double x)
     return vm_abs(x) <= 0.625 ? small : big;
 }
 
+/* ---- float64 derivatives near their zeros ------------------------------------------- */
+
+/* f'(x) = d q(d) with d = x - x0 = dh - X0_LO, dh = x - X0_HI exact for |d| <= 1/4
+   (Sterbenz); q fitted on |d| <= 1/4 by tools/fit_vmath.py, and the product formed
+   as dh q - X0_LO q with dh q exact, so that the rounding of d does not count even
+   at the zero.  The direct formulas cancel there (f' is a difference of terms
+   ~0.2-0.5).  The caller selects it where vm_abs(x - X0_HI) < W.  Measured (dense
+   sweeps, tests/test_vmath.py): see the callers in csrc/scalar.pxi. */
+#define VM_NEAR_ZERO(P, x) do { \
+        double dh_ = (x) - P##_X0_HI, pe_; \
+        double q_ = P##_POLY(dh_ - P##_X0_LO); \
+        double ph_ = vm_two_prod(dh_, q_, &pe_); \
+        return ph_ + (pe_ - P##_X0_LO * q_); \
+    } while (0)
+
+static inline double vm_gelu_d_near0(double x) { VM_NEAR_ZERO(VM_GELUD0, x); }
+static inline double vm_gelu_tanh_d_near0(double x) { VM_NEAR_ZERO(VM_GELUTD0, x); }
+static inline double vm_silu_d_near0(double x) { VM_NEAR_ZERO(VM_SILUD0, x); }
+static inline double vm_mish_d_near0(double x) { VM_NEAR_ZERO(VM_MISHD0, x); }
+
 /* ---- float32-grade versions (double arithmetic, ~2^-32 relative) ------------------ */
 
 static inline double vm_exp_d32(double x)

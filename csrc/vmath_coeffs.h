@@ -52,5 +52,85 @@
 #define VM_TANHSHRINKD_11 -0x1.f1b59ea7fc191p-17
 #define VM_TANHSHRINKD_12 0x1.402a50ae5478dp-18
 #define VM_TANHSHRINKD_13 -0x1.ec64d0ae70e69p-21
+/* VM_GELUD0: zero of the derivative at -0.7517915246935644574579049 */
+#define VM_GELUD0_X0_HI -0x1.80ead197f00b4p-1
+#define VM_GELUD0_X0_LO 0x1.13e74c58cada8p-56
+#define VM_GELUD0_W 0.25
+/* VM_GELUD0: degree 13 on [-0.25, 0.25], max rel. error 6.59e-17 (2^-53.75) */
+#define VM_GELUD0_0 0x1.b9d98fa5a3215p-2
+#define VM_GELUD0_1 0x1.8d9a941de3ac5p-2
+#define VM_GELUD0_2 -0x1.2a2ef9bb86622p-6
+#define VM_GELUD0_3 -0x1.d2fa4c17c7e84p-4
+#define VM_GELUD0_4 -0x1.e4088244ea8d1p-7
+#define VM_GELUD0_5 0x1.3e346def41ff3p-6
+#define VM_GELUD0_6 0x1.297b9d6521f94p-8
+#define VM_GELUD0_7 -0x1.258a6d855091ep-9
+#define VM_GELUD0_8 -0x1.8680e7ccdeff9p-11
+#define VM_GELUD0_9 0x1.86c8638180b9ep-13
+#define VM_GELUD0_10 0x1.6955a6611422dp-14
+#define VM_GELUD0_11 -0x1.784a7e74fd459p-17
+#define VM_GELUD0_12 -0x1.ffafff4e0e463p-18
+#define VM_GELUD0_13 0x1.d058093e844d3p-22
+#define VM_GELUD0_POLY(d) (((((((((((((VM_GELUD0_13 * (d) + VM_GELUD0_12) * (d) + VM_GELUD0_11) * (d) + VM_GELUD0_10) * (d) + VM_GELUD0_9) * (d) + VM_GELUD0_8) * (d) + VM_GELUD0_7) * (d) + VM_GELUD0_6) * (d) + VM_GELUD0_5) * (d) + VM_GELUD0_4) * (d) + VM_GELUD0_3) * (d) + VM_GELUD0_2) * (d) + VM_GELUD0_1) * (d) + VM_GELUD0_0)
+/* VM_GELUTD0: zero of the derivative at -0.7524614220710162584879544 */
+#define VM_GELUTD0_X0_HI -0x1.81429f9e97e4dp-1
+#define VM_GELUTD0_X0_LO 0x1.4f523ed77dbdcp-55
+#define VM_GELUTD0_W 0.25
+/* VM_GELUTD0: degree 13 on [-0.25, 0.25], max rel. error 8.66e-17 (2^-53.36) */
+#define VM_GELUTD0_0 0x1.b8bacd2c96b91p-2
+#define VM_GELUTD0_1 0x1.8cd1a2b2fff33p-2
+#define VM_GELUTD0_2 -0x1.029615edb095bp-6
+#define VM_GELUTD0_3 -0x1.d2b773464707ap-4
+#define VM_GELUTD0_4 -0x1.104a83eda2c52p-6
+#define VM_GELUTD0_5 0x1.427996dc18485p-6
+#define VM_GELUTD0_6 0x1.58c9ed44022a5p-8
+#define VM_GELUTD0_7 -0x1.3d8d63f205385p-9
+#define VM_GELUTD0_8 -0x1.e63ee89082889p-11
+#define VM_GELUTD0_9 0x1.14bf545f63c69p-12
+#define VM_GELUTD0_10 0x1.047b9fb5bde25p-13
+#define VM_GELUTD0_11 -0x1.2514d6b98f2cap-15
+#define VM_GELUTD0_12 -0x1.02e303a9b42d0p-16
+#define VM_GELUTD0_13 0x1.7eeec06b57c0dp-18
+#define VM_GELUTD0_POLY(d) (((((((((((((VM_GELUTD0_13 * (d) + VM_GELUTD0_12) * (d) + VM_GELUTD0_11) * (d) + VM_GELUTD0_10) * (d) + VM_GELUTD0_9) * (d) + VM_GELUTD0_8) * (d) + VM_GELUTD0_7) * (d) + VM_GELUTD0_6) * (d) + VM_GELUTD0_5) * (d) + VM_GELUTD0_4) * (d) + VM_GELUTD0_3) * (d) + VM_GELUTD0_2) * (d) + VM_GELUTD0_1) * (d) + VM_GELUTD0_0)
+/* VM_SILUD0: zero of the derivative at -1.278464542761073795109359 */
+#define VM_SILUD0_X0_HI -0x1.474973c84120bp+0
+#define VM_SILUD0_X0_LO -0x1.f8d74bc9ac154p-54
+#define VM_SILUD0_W 0.25
+/* VM_SILUD0: degree 13 on [-0.25, 0.25], max rel. error 2.72e-17 (2^-55.03) */
+#define VM_SILUD0_0 0x1.be1410460527fp-3
+#define VM_SILUD0_1 0x1.2c563458cc0adp-3
+#define VM_SILUD0_2 0x1.353eb573ca46ap-6
+#define VM_SILUD0_3 -0x1.f2d0e32bc298cp-7
+#define VM_SILUD0_4 -0x1.b0f82c499488bp-8
+#define VM_SILUD0_5 0x1.098e92b8d2724p-13
+#define VM_SILUD0_6 0x1.a2a7caff10db7p-11
+#define VM_SILUD0_7 0x1.8574d1421971bp-13
+#define VM_SILUD0_8 -0x1.5723b632642fep-15
+#define VM_SILUD0_9 -0x1.f2d8a7865a96dp-16
+#define VM_SILUD0_10 -0x1.8ab8bc2b9df34p-19
+#define VM_SILUD0_11 0x1.3aecd4a3d4ac5p-19
+#define VM_SILUD0_12 0x1.c2e1da8a2b944p-21
+#define VM_SILUD0_13 -0x1.28d97ffe5701ap-25
+#define VM_SILUD0_POLY(d) (((((((((((((VM_SILUD0_13 * (d) + VM_SILUD0_12) * (d) + VM_SILUD0_11) * (d) + VM_SILUD0_10) * (d) + VM_SILUD0_9) * (d) + VM_SILUD0_8) * (d) + VM_SILUD0_7) * (d) + VM_SILUD0_6) * (d) + VM_SILUD0_5) * (d) + VM_SILUD0_4) * (d) + VM_SILUD0_3) * (d) + VM_SILUD0_2) * (d) + VM_SILUD0_1) * (d) + VM_SILUD0_0)
+/* VM_MISHD0: zero of the derivative at -1.192431214515495212137588 */
+#define VM_MISHD0_X0_HI -0x1.31432c0d12d84p+0
+#define VM_MISHD0_X0_LO -0x1.bf319154da210p-55
+#define VM_MISHD0_W 0.25
+/* VM_MISHD0: degree 13 on [-0.25, 0.25], max rel. error 7.09e-17 (2^-53.65) */
+#define VM_MISHD0_0 0x1.115acb42500bbp-2
+#define VM_MISHD0_1 0x1.a34a251d8ad7bp-3
+#define VM_MISHD0_2 0x1.574f121a86870p-5
+#define VM_MISHD0_3 -0x1.4c222fe64d4fep-6
+#define VM_MISHD0_4 -0x1.03369d4abbafdp-6
+#define VM_MISHD0_5 -0x1.b87ddfb51a097p-9
+#define VM_MISHD0_6 0x1.1e5e17f9beac6p-10
+#define VM_MISHD0_7 0x1.037991819a26cp-10
+#define VM_MISHD0_8 0x1.0a798e5df1236p-12
+#define VM_MISHD0_9 -0x1.5fff99d962ae9p-15
+#define VM_MISHD0_10 -0x1.d47df06c9726fp-15
+#define VM_MISHD0_11 -0x1.223d1af39f7a0p-16
+#define VM_MISHD0_12 0x1.3ae3435b24b50p-20
+#define VM_MISHD0_13 0x1.86f75c1bc719ep-19
+#define VM_MISHD0_POLY(d) (((((((((((((VM_MISHD0_13 * (d) + VM_MISHD0_12) * (d) + VM_MISHD0_11) * (d) + VM_MISHD0_10) * (d) + VM_MISHD0_9) * (d) + VM_MISHD0_8) * (d) + VM_MISHD0_7) * (d) + VM_MISHD0_6) * (d) + VM_MISHD0_5) * (d) + VM_MISHD0_4) * (d) + VM_MISHD0_3) * (d) + VM_MISHD0_2) * (d) + VM_MISHD0_1) * (d) + VM_MISHD0_0)
 
 #endif
