@@ -88,6 +88,31 @@ def main():
         x = mp.sqrt(u)
         return (x - mp.tanh(x)) / x ** 3 if u != 0 else mp.mpf(1) / 3
     fit("VM_TANHSHRINKD", k, mp.mpf(0), mp.mpf("0.625") ** 2, 13, lines)
+    # Phi(x) = 1/2 + x P(x^2) for |x| <= 1 (P(0) = 1/sqrt(2 pi) split off as a pair)
+    def Q(t):
+        return mp.erfc(t / mp.sqrt(2)) / 2
+    def P(u):
+        return (mp.mpf(1) / 2 - Q(mp.sqrt(u))) / mp.sqrt(u) if u != 0 else 1 / mp.sqrt(2 * mp.pi)
+    fit("VM_PHI0", lambda u: (P(u) - 1 / mp.sqrt(2 * mp.pi)) / u if u != 0 else -1 / (6 * mp.sqrt(2 * mp.pi)),
+        mp.mpf(0), mp.mpf(1), 11, lines)
+    c = 1 / mp.sqrt(2 * mp.pi)
+    lines.append(f"#define VM_INV_SQRT_2PI {float(c).hex()}")
+    lines.append(f"#define VM_INV_SQRT_2PI_LO {float(c - mp.mpf(float(c))).hex()}")
+    # Q(t) = Phi(-t) = e^(-t^2/2) G(t) / t for t >= 1, G(t) = t Q(t) e^(t^2/2) (which
+    # tends to 1/sqrt(2 pi) and never cancels in its pieces), in four pieces of one
+    # degree so that the coefficients are selected per lane: t in [1, 2] (w = t - 3/2),
+    # [2, 4] (w = t - 3), [4, 8] (w = 1/t - 3/16), [8, 40] (w = 1/t - 3/40).
+    def G(t):
+        return t * Q(t) * mp.exp(t * t / 2)
+    fit("VM_PHIA", lambda w: G(w + mp.mpf(1.5)), -mp.mpf(0.5), mp.mpf(0.5), 18, lines)
+    fit("VM_PHIB", lambda w: G(w + 3), -mp.mpf(1), mp.mpf(1), 18, lines)
+    fit("VM_PHIC", lambda w: G(1 / (w + mp.mpf(3) / 16)), -mp.mpf(1) / 16, mp.mpf(1) / 16, 18, lines)
+    fit("VM_PHID", lambda w: G(1 / (w + mp.mpf(3) / 40)), -mp.mpf(1) / 20, mp.mpf(1) / 20, 18, lines)
+    # gelu tanh form: 2u = K1 x + K3 x^3, K1 = 2 sqrt(2/pi), K3 = 0.044715 K1, as pairs
+    k1 = 2 * mp.sqrt(2 / mp.pi)
+    for name, v in (("VM_GELU_K1", k1), ("VM_GELU_K3", mp.mpf("0.044715") * k1)):
+        lines.append(f"#define {name} {float(v).hex()}")
+        lines.append(f"#define {name}_LO {float(v - mp.mpf(float(v))).hex()}")
     # float64 derivatives near their zeros: f'(x) = d q(d), d = x - x0 as the pair
     # (x - X0_HI) - X0_LO (x - X0_HI is exact near x0), q fitted on |d| <= W.
     for name, fprime, guess, w, degree in ZERO_FITS:
