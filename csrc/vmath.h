@@ -518,18 +518,26 @@ static inline double vm_gelu_tanh(double x)
    (sigmoid'' = sigmoid' (1 - 2 sigmoid)); where v < -700, e^v (1 + x v') rounded once. */
 static inline double vm_gelu_tanh_d_direct(double x)
 {
-    double vl, sl, gl, me, pe, se;
+    double vl, sl, gl, me, pe, se, e2, ae, de, oe;
     double vh = vm_gelu_tanh_arg(x, &vl);
     double xc = vm_clamp(x, -100.0, 100.0);
     double sh = vm_sigmoid_dd(vh, &sl);
     double gh = vm_sigmoid_slope_dd(vh, &gl);
-    double dv = VM_GELU_K1 + 3.0 * VM_GELU_K3 * (xc * xc);
+    /* m = x v' = x (K1 + 3 K3 x^2) as a double pair */
+    double p2 = vm_two_prod(xc, xc, &e2);
+    double a = vm_two_prod(VM_GELU_3K3, p2, &ae);
+    ae += VM_GELU_3K3 * e2 + VM_GELU_3K3_LO * p2;
+    double dv = vm_two_sum(VM_GELU_K1, a, &de);
+    de += ae + VM_GELU_K1_LO;
     double m = vm_two_prod(xc, dv, &me);
+    me += xc * de;
     double ph = vm_two_prod(m, gh, &pe);
     pe += me * gh + m * (gl + gh * (1.0 - 2.0 * sh) * vl);
     double h = vm_two_sum(sh, ph, &se);
     double r = h + (se + (pe + (sl + gh * vl)));
-    double tiny = vm_mul_exp((1.0 + m) * (1.0 + vl), vh);
+    double o = vm_two_sum(1.0, m, &oe);      /* 1 + m */
+    oe += me;
+    double tiny = vm_mul_exp(o + (oe + o * vl), vh);
     r = vh < -700.0 ? tiny : r;
     return x > 100.0 ? 1.0 : r;   /* NaN: r is NaN */
 }

@@ -151,6 +151,8 @@
 #define VM_GELU_K1_LO -0x1.cbc0d30ebfd15p-54
 #define VM_GELU_K3 0x1.2444f2a4d8b4bp-4
 #define VM_GELU_K3_LO -0x1.6c843a29d1c70p-61
+#define VM_GELU_3K3 0x1.b6676bf7450f0p-3
+#define VM_GELU_3K3_LO 0x1.bba7351828aabp-57
 /* VM_GELUD0: zero of the derivative at -0.7517915246935644574579049 */
 #define VM_GELUD0_X0_HI -0x1.80ead197f00b4p-1
 #define VM_GELUD0_X0_LO 0x1.13e74c58cada8p-56

@@ -147,19 +147,39 @@ def test_derivative_zero_sweeps(name, params, x0, dtype):
 
 
 # gelu (exact form) over its whole range, densely: the central polynomial, the four
-# tail pieces of R(t) and their joins at |x| = 1, 2, 4, 8, the far tail where
+# tail pieces of G(t) and their joins at |x| = 1, 2, 4, 8, the far tail where
 # x Phi(x) becomes subnormal (float64 below ~-37.5, float32 below ~-13) and where it
-# underflows to 0, and the saturation at large x.
+# underflows to 0, and the saturation at large x.  The other float64 kernels moved
+# from long double to double pairs likewise, with their tiny-result branches
+# (gelu tanh: v < -700 near x = -21; silu', mish: x < -700).
+def _joins(points, half=1e-4, n=2001):
+    return np.concatenate([np.linspace(p - half, p + half, n) for p in points])
+
+
+DENSE_CASES = [
+    ("gelu", {"approximate": "none"},
+     [np.linspace(-40.0, 10.0, 500_001), np.linspace(-38.6, -36.0, 100_001),
+      np.linspace(-14.5, -12.0, 100_001), _joins([-8, -4, -2, -1, 1, 2, 4, 8])]),
+    ("gelu", {"approximate": "tanh"},
+     [np.linspace(-100.0, 10.0, 500_001), np.linspace(-22.0, -20.0, 200_001),
+      np.linspace(-6.0, -4.0, 100_001)]),
+    ("silu", {}, [np.linspace(-760.0, 40.0, 500_001), np.linspace(-720.0, -690.0, 100_001),
+                  np.linspace(-110.0, -80.0, 100_001)]),
+    ("mish", {}, [np.linspace(-760.0, 40.0, 500_001), np.linspace(-720.0, -690.0, 100_001),
+                  np.linspace(-110.0, -80.0, 100_001), np.linspace(-5.0, 5.0, 200_001)]),
+]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-def test_gelu_dense(dtype):
+@pytest.mark.parametrize("name,params,parts", DENSE_CASES,
+                         ids=[f"{n}-{p.get('approximate', '')}" for n, p, _ in DENSE_CASES])
+def test_dense_whole_range(name, params, parts, dtype):
     from pyact._check import elementwise_errors
     from pyact._registry import get
 
-    act = get("gelu")
-    joins = np.concatenate([np.linspace(s * j - 1e-4, s * j + 1e-4, 2001)
-                            for j in (1.0, 2.0, 4.0, 8.0) for s in (-1, 1)])
-    x = np.concatenate([np.linspace(-40.0, 10.0, 500_001), np.linspace(-38.6, -36.0, 100_001),
-                        np.linspace(-14.5, -12.0, 100_001), joins]).astype(dtype)
-    errors = elementwise_errors(act, dtype, x, {"approximate": "none"})
+    act = get(name)
+    with np.errstate(over="ignore"):
+        x = np.concatenate(parts).astype(dtype)
+    errors = elementwise_errors(act, dtype, x[np.isfinite(x)], params)
     for form, err in errors.items():
-        assert err <= act.ulp_bound(form), (np.dtype(dtype).name, form, err)
+        assert err <= act.ulp_bound(form), (name, params, np.dtype(dtype).name, form, err)

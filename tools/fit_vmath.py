@@ -110,7 +110,8 @@ def main():
     fit("VM_PHID", lambda w: G(1 / (w + mp.mpf(3) / 40)), -mp.mpf(1) / 20, mp.mpf(1) / 20, 18, lines)
     # gelu tanh form: 2u = K1 x + K3 x^3, K1 = 2 sqrt(2/pi), K3 = 0.044715 K1, as pairs
     k1 = 2 * mp.sqrt(2 / mp.pi)
-    for name, v in (("VM_GELU_K1", k1), ("VM_GELU_K3", mp.mpf("0.044715") * k1)):
+    for name, v in (("VM_GELU_K1", k1), ("VM_GELU_K3", mp.mpf("0.044715") * k1),
+                    ("VM_GELU_3K3", 3 * mp.mpf("0.044715") * k1)):
         lines.append(f"#define {name} {float(v).hex()}")
         lines.append(f"#define {name}_LO {float(v - mp.mpf(float(v))).hex()}")
     # float64 derivatives near their zeros: f'(x) = d q(d), d = x - x0 as the pair
