@@ -724,4 +724,69 @@ static inline double vm_tanh_d32(double x)
     return vm_copysign(-m / (2.0 + m), x);
 }
 
+/* float32-grade gelu (double arithmetic, ~2^-33 relative; the float32 kernels):
+   the same pieces as above with lower degrees, no double pairs.  Q(t) = G(t)/t E,
+   E = e^(-t^2/2) (the rounding of t^2, <= 2^-53 t^2 relative, does not matter for
+   float32 results). */
+static inline double vm_gauss_G_d32(double t)
+{
+    t = vm_clamp(t, 1.0, 40.0);
+    int a = t < 2.0, b = t < 4.0, c = t < 8.0;
+    double inv = 1.0 / t;
+    double w = a ? t - 1.5 : (b ? t - 3.0 : (c ? inv - 0.1875 : inv - 0.075));
+#define VM_PHI_SEL(i) (a ? VM_PHIAF_##i : (b ? VM_PHIBF_##i : (c ? VM_PHICF_##i : VM_PHIDF_##i)))
+    double q = VM_PHI_SEL(10);
+    q = q * w + VM_PHI_SEL(9); q = q * w + VM_PHI_SEL(8); q = q * w + VM_PHI_SEL(7);
+    q = q * w + VM_PHI_SEL(6); q = q * w + VM_PHI_SEL(5); q = q * w + VM_PHI_SEL(4);
+    q = q * w + VM_PHI_SEL(3); q = q * w + VM_PHI_SEL(2); q = q * w + VM_PHI_SEL(1);
+    return VM_PHI_SEL(0) + w * q;
+#undef VM_PHI_SEL
+}
+
+/* Phi(x) for |x| <= 1 (float32 grade). */
+static inline double vm_phi_small_d32(double x)
+{
+    x = vm_clamp(x, -1.0, 1.0);
+    double u = x * x;
+    double p = VM_PHI0F_5;
+    p = p * u + VM_PHI0F_4; p = p * u + VM_PHI0F_3; p = p * u + VM_PHI0F_2;
+    p = p * u + VM_PHI0F_1; p = p * u + VM_PHI0F_0;
+    return 0.5 + x * (VM_INV_SQRT_2PI + u * p);
+}
+
+static inline double vm_gelu_d32(double x)
+{
+    double t = vm_abs(x);
+    double tc = vm_clamp(t, 1.0, 40.0);
+    double g = vm_gauss_G_d32(t);
+    double e = vm_exp_d32(-0.5 * (tc * tc));
+    double lower = -(g * e);
+    double upper = x * (1.0 - (g / tc) * e);
+    double small = x * vm_phi_small_d32(x);
+    double r = t <= 1.0 ? small : (x < 0 ? lower : upper);
+    return x > 40.0 ? x : r;   /* also +inf; NaN: small is NaN */
+}
+
+/* gelu' without the near-zero polynomial (float32 grade): Phi + x phi, below -1
+   e^(-t^2/2) (G/t - t / sqrt(2 pi)). */
+static inline double vm_gelu_d_direct_d32(double x)
+{
+    double t = vm_abs(x);
+    double tc = t > 40.0 ? 40.0 : t;
+    double tg = t < 1.0 ? 1.0 : tc;
+    double g = vm_gauss_G_d32(t);
+    double e = vm_exp_d32(-0.5 * (tc * tc));
+    double xphi = vm_mulsign(tc, x) * VM_INV_SQRT_2PI * e;
+    double cdf = t <= 1.0 ? vm_phi_small_d32(x) : (x < 0 ? (g / tg) * e : 1.0 - (g / tg) * e);
+    double lower = e * (g / tg - tg * VM_INV_SQRT_2PI);
+    return x < -1.0 ? lower : cdf + xphi;
+}
+
+static inline double vm_gelu_d_d32(double x)
+{
+    double near = vm_gelu_d_near0(x);
+    double direct = vm_gelu_d_direct_d32(x);
+    return vm_abs(x - VM_GELUD0_X0_HI) < VM_GELUD0_W ? near : direct;
+}
+
 #endif

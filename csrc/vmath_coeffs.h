@@ -147,6 +147,61 @@
 #define VM_PHID_16 0x1.90d817f393598p+14
 #define VM_PHID_17 0x1.99dffc2153edbp+19
 #define VM_PHID_18 -0x1.293c4b585a002p+21
+/* VM_PHI0F: degree 5 on [0.0, 1.0], max rel. error 2.81e-10 (2^-31.73) */
+#define VM_PHI0F_0 -0x1.1058377d0046ep-4
+#define VM_PHI0F_1 0x1.46d03ff26a2c1p-7
+#define VM_PHI0F_2 -0x1.373f479afd3e3p-10
+#define VM_PHI0F_3 0x1.e3e86aa55f6f7p-14
+#define VM_PHI0F_4 -0x1.38d470816d74dp-17
+#define VM_PHI0F_5 0x1.2984e4e38d15cp-21
+/* VM_PHIAF: degree 10 on [-0.5, 0.5], max rel. error 2.32e-12 (2^-38.65) */
+#define VM_PHIAF_0 0x1.3c144030e6e09p-2
+#define VM_PHIAF_1 0x1.204038e3b61c8p-4
+#define VM_PHIAF_2 -0x1.3320430eec559p-5
+#define VM_PHIAF_3 0x1.0d602db4da859p-6
+#define VM_PHIAF_4 -0x1.9ef06bc711750p-8
+#define VM_PHIAF_5 0x1.21ca6a5adb1c9p-9
+#define VM_PHIAF_6 -0x1.761e0b894d12fp-11
+#define VM_PHIAF_7 0x1.c3b249a384f41p-13
+#define VM_PHIAF_8 -0x1.01d49fabbcabap-14
+#define VM_PHIAF_9 0x1.24d59fba65401p-16
+#define VM_PHIAF_10 -0x1.2ee0fcd874a37p-18
+/* VM_PHIBF: degree 10 on [-1.0, 1.0], max rel. error 8.59e-11 (2^-33.44) */
+#define VM_PHIBF_0 0x1.754a751a56f4ap-2
+#define VM_PHIBF_1 0x1.2c08ca46774f1p-6
+#define VM_PHIBF_2 -0x1.c642ccf16723ap-8
+#define VM_PHIBF_3 0x1.239d62adf20f5p-9
+#define VM_PHIBF_4 -0x1.5083fe8ba9e13p-11
+#define VM_PHIBF_5 0x1.66e1ff86fe417p-13
+#define VM_PHIBF_6 -0x1.6740913829442p-15
+#define VM_PHIBF_7 0x1.52eb5562bf5e8p-17
+#define VM_PHIBF_8 -0x1.33b8d17e0dc83p-19
+#define VM_PHIBF_9 0x1.2f776035fff1ap-21
+#define VM_PHIBF_10 -0x1.fa5927775fdbap-24
+/* VM_PHICF: degree 10 on [-0.0625, 0.0625], max rel. error 6.93e-15 (2^-47.04) */
+#define VM_PHICF_0 0x1.8b742d8b2b8b3p-2
+#define VM_PHICF_1 -0x1.fd7b0901a2149p-4
+#define VM_PHICF_2 -0x1.c92cbf3f267f0p-3
+#define VM_PHICF_3 0x1.bcd8d5a8db8f8p-2
+#define VM_PHICF_4 -0x1.125dd70d1f5f4p-3
+#define VM_PHICF_5 -0x1.e33ebc0ab5063p-1
+#define VM_PHICF_6 0x1.1f263d9ba9a6ep+1
+#define VM_PHICF_7 -0x1.5ff6db9b637f1p+0
+#define VM_PHICF_8 -0x1.778ec88c268ccp+2
+#define VM_PHICF_9 0x1.48cf2231bcd79p+4
+#define VM_PHICF_10 -0x1.9a7528dcea8afp+4
+/* VM_PHIDF: degree 10 on [-0.05, 0.05], max rel. error 3.67e-15 (2^-47.95) */
+#define VM_PHIDF_0 0x1.9641b81433b68p-2
+#define VM_PHIDF_1 -0x1.da56be8be6d67p-5
+#define VM_PHIDF_2 -0x1.71dd73ac7d2dfp-2
+#define VM_PHIDF_3 0x1.411b563529fc8p-2
+#define VM_PHIDF_4 0x1.8b773378d72a0p-1
+#define VM_PHIDF_5 -0x1.e4457277b9122p+0
+#define VM_PHIDF_6 -0x1.5786820431300p+0
+#define VM_PHIDF_7 0x1.7d56534bf83edp+3
+#define VM_PHIDF_8 -0x1.310f3fb05773ap+3
+#define VM_PHIDF_9 -0x1.06bd320e2ec35p+6
+#define VM_PHIDF_10 0x1.6c3c236185d83p+7
 #define VM_GELU_K1 0x1.9884533d43651p+0
 #define VM_GELU_K1_LO -0x1.cbc0d30ebfd15p-54
 #define VM_GELU_K3 0x1.2444f2a4d8b4bp-4

@@ -108,6 +108,13 @@ def main():
     fit("VM_PHIB", lambda w: G(w + 3), -mp.mpf(1), mp.mpf(1), 18, lines)
     fit("VM_PHIC", lambda w: G(1 / (w + mp.mpf(3) / 16)), -mp.mpf(1) / 16, mp.mpf(1) / 16, 18, lines)
     fit("VM_PHID", lambda w: G(1 / (w + mp.mpf(3) / 40)), -mp.mpf(1) / 20, mp.mpf(1) / 20, 18, lines)
+    # float32-grade versions of the same (float32 kernels, evaluated in double)
+    fit("VM_PHI0F", lambda u: (P(u) - 1 / mp.sqrt(2 * mp.pi)) / u if u != 0 else -1 / (6 * mp.sqrt(2 * mp.pi)),
+        mp.mpf(0), mp.mpf(1), 5, lines)
+    fit("VM_PHIAF", lambda w: G(w + mp.mpf(1.5)), -mp.mpf(0.5), mp.mpf(0.5), 10, lines)
+    fit("VM_PHIBF", lambda w: G(w + 3), -mp.mpf(1), mp.mpf(1), 10, lines)
+    fit("VM_PHICF", lambda w: G(1 / (w + mp.mpf(3) / 16)), -mp.mpf(1) / 16, mp.mpf(1) / 16, 10, lines)
+    fit("VM_PHIDF", lambda w: G(1 / (w + mp.mpf(3) / 40)), -mp.mpf(1) / 20, mp.mpf(1) / 20, 10, lines)
     # gelu tanh form: 2u = K1 x + K3 x^3, K1 = 2 sqrt(2/pi), K3 = 0.044715 K1, as pairs
     k1 = 2 * mp.sqrt(2 / mp.pi)
     for name, v in (("VM_GELU_K1", k1), ("VM_GELU_K3", mp.mpf("0.044715") * k1),
