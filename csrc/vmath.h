@@ -28,6 +28,17 @@
    float32 inputs: exp 2^-37.8, expm1 2^-36.0, log1p 2^-33.6, tanh 2^-36.3
    (the float32 kernels built on them: <= 0.5 + 2^-9 ULP, see python -m pyact check).
    Polynomial coefficients: csrc/vmath_coeffs.h, fitted by tools/fit_vmath.py.
+
+   Inlining: _kernels.c is one large translation unit, and with GCC 12's default
+   growth limits (large-function-growth, inline-unit-growth) some of these helpers,
+   or the Cython wrappers around them, stay out of line in some loops, which then
+   call them per element and do not vectorise; which loops suffer shifts with every
+   change (sigmoid float32 9.2 ns/element, silu float64 5-35 ns depending on the
+   build).  Forcing always_inline here only moves the problem to the wrappers.
+   Built with --param=large-function-growth=1000 --param=inline-unit-growth=1000
+   (x86-64-v4, -ffp-contract=off) every out-of-line copy disappears: sigmoid f32
+   1.37, tanh f32 1.76, sigmoid f64 3.06, gelu f64 18.3, softplus f32 2.71 ns.
+   That is a build flag for the dispatch build to decide.
 */
 #ifndef PYACT_VMATH_H
 #define PYACT_VMATH_H
@@ -323,6 +334,348 @@ static inline double vm_tanhshrink(double x)
     return vm_abs(x) <= 0.625 ? small : big;
 }
 
+/* (ah + al)(bh + bl) as hi + *lo. */
+static inline double vm_dd_mul(double ah, double al, double bh, double bl, double *lo)
+{
+    double e;
+    double p = vm_two_prod(ah, bh, &e);
+    e += ah * bl + al * bh;
+    return vm_fast_two_sum(p, e, lo);
+}
+
+/* ---- Gaussian cdf Phi, gelu --------------------------------------------------------- */
+
+/* Phi(x) for |x| <= 1 as hi + *lo: 1/2 + x/sqrt(2 pi) + x^3 P1(x^2), the first
+   product exact. */
+static inline double vm_phi_small_dd(double x, double *lo)
+{
+    x = vm_clamp(x, -1.0, 1.0);
+    double u = x * x;
+    double p = VM_PHI0_11;
+    p = p * u + VM_PHI0_10; p = p * u + VM_PHI0_9; p = p * u + VM_PHI0_8;
+    p = p * u + VM_PHI0_7; p = p * u + VM_PHI0_6; p = p * u + VM_PHI0_5;
+    p = p * u + VM_PHI0_4; p = p * u + VM_PHI0_3; p = p * u + VM_PHI0_2;
+    p = p * u + VM_PHI0_1; p = p * u + VM_PHI0_0;
+    double al;
+    double a = vm_two_prod(x, VM_INV_SQRT_2PI, &al);
+    al += x * VM_INV_SQRT_2PI_LO + (x * u) * p;
+    double e;
+    double s = vm_fast_two_sum(0.5, a, &e);
+    e += al;
+    return vm_fast_two_sum(s, e, lo);
+}
+
+/* G(t) = t Phi(-t) e^(t^2/2) for t in [1, 40] (clamped) as hi + *lo: one polynomial
+   of degree 18 whose coefficients are selected per lane from four pieces
+   (tools/fit_vmath.py; fit errors 2^-54.0 .. 2^-54.8, 0.9-1.3 x 2^-53 evaluated in
+   double).  G tends to 1/sqrt(2 pi) and does not cancel in any piece. */
+static inline double vm_gauss_G(double t, double *lo)
+{
+    t = vm_clamp(t, 1.0, 40.0);
+    int a = t < 2.0, b = t < 4.0, c = t < 8.0;
+    double inv = 1.0 / t;
+    double w = a ? t - 1.5 : (b ? t - 3.0 : (c ? inv - 0.1875 : inv - 0.075));
+#define VM_PHI_SEL(i) (a ? VM_PHIA_##i : (b ? VM_PHIB_##i : (c ? VM_PHIC_##i : VM_PHID_##i)))
+    double q = VM_PHI_SEL(18);
+    q = q * w + VM_PHI_SEL(17); q = q * w + VM_PHI_SEL(16); q = q * w + VM_PHI_SEL(15);
+    q = q * w + VM_PHI_SEL(14); q = q * w + VM_PHI_SEL(13); q = q * w + VM_PHI_SEL(12);
+    q = q * w + VM_PHI_SEL(11); q = q * w + VM_PHI_SEL(10); q = q * w + VM_PHI_SEL(9);
+    q = q * w + VM_PHI_SEL(8); q = q * w + VM_PHI_SEL(7); q = q * w + VM_PHI_SEL(6);
+    q = q * w + VM_PHI_SEL(5); q = q * w + VM_PHI_SEL(4); q = q * w + VM_PHI_SEL(3);
+    q = q * w + VM_PHI_SEL(2); q = q * w + VM_PHI_SEL(1);
+    return vm_two_sum(VM_PHI_SEL(0), w * q, lo);
+#undef VM_PHI_SEL
+}
+
+/* R(t) = G(t) / t = Phi(-t) e^(t^2/2) as hi + *lo (t in [1, 40] or NaN). */
+static inline double vm_gauss_R(double t, double *lo)
+{
+    double gl, pe;
+    double gh = vm_gauss_G(t, &gl);
+    t = vm_clamp(t, 1.0, 40.0);
+    double inv = 1.0 / t;
+    double p = vm_two_prod(t, inv, &pe);
+    double invl = ((1.0 - p) - pe) * inv;   /* 1 - p exact (p within an ulp of 1) */
+    return vm_dd_mul(gh, gl, inv, invl, lo);
+}
+
+/* e^(-t^2/2) = (hi + *lo) * s1 * s2 for t >= 0 (clamped to 40, where it is 0 in
+   every use), with the rounding error pe of t^2 = p + pe corrected to first order:
+   e^(-p/2 - pe/2) = e^(-p/2) (1 - pe/2); -p/2 is exact. */
+static inline double vm_gauss_E(double t, double *lo, double *s1, double *s2)
+{
+    t = t > 40.0 ? 40.0 : t;
+    double pe, hi;
+    double p = vm_two_prod(t, t, &pe);
+    vm_exp_parts(-0.5 * p, &hi, lo, s1, s2);
+    *lo -= hi * (0.5 * pe);
+    return hi;
+}
+
+/* Phi(x) as hi + *lo (about 2^-60 relative where normal; gradual underflow). */
+static inline double vm_gauss_cdf_dd(double x, double *lo)
+{
+    double sl;
+    double sh = vm_phi_small_dd(x, &sl);
+    double t = vm_abs(x);
+    double rl, el, s1, s2, qe;
+    double rh = vm_gauss_R(t, &rl);
+    double eh = vm_gauss_E(t, &el, &s1, &s2);
+    double qh = vm_two_prod(rh, eh, &qe);
+    double ql = qe + (rh * el + rl * eh);
+    qh = (qh * s1) * s2;
+    ql = (ql * s1) * s2;
+    double ue;
+    double uh = vm_fast_two_sum(1.0, -qh, &ue);   /* 1 - Q, Q <= 0.16 */
+    ue -= ql;
+    double ul;
+    uh = vm_fast_two_sum(uh, ue, &ul);
+    int small = t <= 1.0;
+    *lo = small ? sl : (x < 0 ? ql : ul);
+    return small ? sh : (x < 0 ? qh : uh);
+}
+
+/* gelu(x) = x Phi(x), rounded once also where it is subnormal.  Below -1:
+   -G(t) e^(-t^2/2), the product formed in double pairs and scaled last. */
+static inline double vm_gelu(double x)
+{
+    double pl, pe;
+    double ph = vm_gauss_cdf_dd(x, &pl);
+    double m = vm_two_prod(x, ph, &pe);
+    double upper = m + (pe + x * pl);
+    upper = m == 0.0 ? m : upper;   /* keeps -0 */
+    double t = vm_abs(x);
+    double gl, el, s1, s2, ve;
+    double gh = vm_gauss_G(t, &gl);
+    double eh = vm_gauss_E(t, &el, &s1, &s2);
+    double vh = vm_two_prod(gh, eh, &ve);
+    double lower = -(((vh + (ve + (gh * el + gl * eh))) * s1) * s2);
+    double r = x < -1.0 ? lower : upper;
+    return x > 40.0 ? x : r;   /* Phi = 1 (also keeps +inf out of the pairs) */
+}
+
+/* gelu'(x) = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi), without the
+   near-zero polynomial.  Below -1: e^(-t^2/2) (R(t) - t/sqrt(2 pi)), scaled last. */
+static inline double vm_gelu_d_direct(double x)
+{
+    double pl;
+    double ph = vm_gauss_cdf_dd(x, &pl);
+    double t = vm_abs(x);
+    double tc = t > 40.0 ? 40.0 : t;
+    double xc = vm_mulsign(tc, x);
+    double el, s1, s2, me, ve;
+    double eh = vm_gauss_E(t, &el, &s1, &s2);
+    /* x phi(x) */
+    double mh = vm_two_prod(xc, VM_INV_SQRT_2PI, &me);
+    double ml = me + xc * VM_INV_SQRT_2PI_LO;
+    double vh = vm_two_prod(mh, eh, &ve);
+    double vl = ve + (mh * el + ml * eh);
+    vh = (vh * s1) * s2;
+    vl = (vl * s1) * s2;
+    double se;
+    double sh = vm_two_sum(ph, vh, &se);
+    double upper = sh + (se + (pl + vl));
+    /* below -1 */
+    double rl, ke, we;
+    double rh = vm_gauss_R(t, &rl);
+    double kh = vm_two_prod(tc, VM_INV_SQRT_2PI, &ke);
+    double kl = ke + tc * VM_INV_SQRT_2PI_LO;
+    double dh = vm_two_sum(rh, -kh, &we);
+    double dl = we + (rl - kl);
+    double lh = vm_two_prod(dh, eh, &ve);
+    double lower = ((lh + (ve + (dh * el + dl * eh))) * s1) * s2;
+    return x < -1.0 ? lower : upper;
+}
+
+/* ---- gelu tanh form, silu' (float64) ------------------------------------------------- */
+
+/* v = 2u = K1 x + K3 x^3 as hi + *lo (x clamped to [-100, 100], beyond which
+   sigmoid(v) is 0 or 1 in every use). */
+static inline double vm_gelu_tanh_arg(double x, double *lo)
+{
+    x = vm_clamp(x, -100.0, 100.0);
+    double e2, e3, al, bl, err;
+    double p2 = vm_two_prod(x, x, &e2);
+    double p3 = vm_two_prod(x, p2, &e3);
+    double l3 = e3 + x * e2;
+    double a = vm_two_prod(x, VM_GELU_K1, &al);
+    al += x * VM_GELU_K1_LO;
+    double b = vm_two_prod(p3, VM_GELU_K3, &bl);
+    bl += p3 * VM_GELU_K3_LO + l3 * VM_GELU_K3;
+    double vh = vm_two_sum(a, b, &err);
+    *lo = err + (al + bl);
+    return vh;
+}
+
+/* x sigmoid(v): sigmoid(vh + vl) = sigmoid(vh) + sigmoid'(vh) vl; where v < -700,
+   sigmoid(v) = e^v to 2^-1000 and x e^(vh + vl) is rounded once. */
+static inline double vm_gelu_tanh(double x)
+{
+    double vl, sl, pe;
+    double vh = vm_gelu_tanh_arg(x, &vl);
+    double sh = vm_sigmoid_dd(vh, &sl);
+    double g = vm_sigmoid_slope(vh);
+    double xc = vm_clamp(x, -100.0, 100.0);
+    double ph = vm_two_prod(xc, sh, &pe);
+    double r = ph + (pe + xc * (sl + g * vl));
+    r = ph == 0.0 ? ph : r;   /* keeps -0 */
+    double tiny = vm_mul_exp(xc + xc * vl, vh);
+    r = vh < -700.0 ? tiny : r;
+    return x > 100.0 ? x : r;   /* also +inf; NaN: r is NaN */
+}
+
+/* gelu tanh form, derivative without the near-zero polynomial:
+   sigmoid(v) + x v' sigmoid'(v), v' = K1 + 3 K3 x^2, with v = vh + vl to first order
+   (sigmoid'' = sigmoid' (1 - 2 sigmoid)); where v < -700, e^v (1 + x v') rounded once. */
+static inline double vm_gelu_tanh_d_direct(double x)
+{
+    double vl, sl, gl, me, pe, se, e2, ae, de, oe;
+    double vh = vm_gelu_tanh_arg(x, &vl);
+    double xc = vm_clamp(x, -100.0, 100.0);
+    double sh = vm_sigmoid_dd(vh, &sl);
+    double gh = vm_sigmoid_slope_dd(vh, &gl);
+    /* m = x v' = x (K1 + 3 K3 x^2) as a double pair */
+    double p2 = vm_two_prod(xc, xc, &e2);
+    double a = vm_two_prod(VM_GELU_3K3, p2, &ae);
+    ae += VM_GELU_3K3 * e2 + VM_GELU_3K3_LO * p2;
+    double dv = vm_two_sum(VM_GELU_K1, a, &de);
+    de += ae + VM_GELU_K1_LO;
+    double m = vm_two_prod(xc, dv, &me);
+    me += xc * de;
+    double ph = vm_two_prod(m, gh, &pe);
+    pe += me * gh + m * (gl + gh * (1.0 - 2.0 * sh) * vl);
+    double h = vm_two_sum(sh, ph, &se);
+    double r = h + (se + (pe + (sl + gh * vl)));
+    double o = vm_two_sum(1.0, m, &oe);      /* 1 + m */
+    oe += me;
+    double tiny = vm_mul_exp(o + (oe + o * vl), vh);
+    r = vh < -700.0 ? tiny : r;
+    return x > 100.0 ? 1.0 : r;   /* NaN: r is NaN */
+}
+
+/* silu'(x) = sigmoid(x) + x sigmoid'(x), without the near-zero polynomial; below
+   -700 e^x (1 + x) rounded once. */
+static inline double vm_silu_d_direct(double x)
+{
+    double xc = vm_clamp(x, -800.0, 800.0);
+    double sl, gl, pe, se;
+    double sh = vm_sigmoid_dd(x, &sl);
+    double gh = vm_sigmoid_slope_dd(x, &gl);
+    double ph = vm_two_prod(xc, gh, &pe);
+    pe += xc * gl;
+    double h = vm_two_sum(sh, ph, &se);
+    double r = h + (se + (sl + pe));
+    double tiny = vm_mul_exp(1.0 + xc, xc);
+    return x < -700.0 ? tiny : r;
+}
+
+/* ---- mish (float64) --------------------------------------------------------------- */
+
+/* t = tanh(softplus(x)) and 1 - t as double pairs, from e = e^-|x| (no overflow, no
+   cancellation; see mish_t in scalar.pxi):
+     x <= 0: n = e (e + 2), t = n / (n + 2), 1 - t = 2 / (n + 2)
+     x > 0:  t = (1 + 2e) / (1 + 2e + 2e^2), 1 - t = 2e^2 / (1 + 2e + 2e^2). */
+static inline double vm_mish_t_dd(double x, double *tl, double *omh, double *oml)
+{
+    double el, ql, nl, al, dl, e2, e1;
+    double e = vm_exp_dd(-vm_abs(x), &el);
+    double q = vm_dd_mul(e, el, e, el, &ql);                 /* e^2 */
+    double n = vm_two_sum(q, 2.0 * e, &nl);                  /* e^2 + 2e */
+    nl += ql + 2.0 * el;
+    double a = vm_fast_two_sum(1.0, 2.0 * e, &al);           /* 1 + 2e */
+    al += 2.0 * el;
+    int pos = x > 0;
+    double numh = pos ? a : n, numl = pos ? al : nl;
+    double oh = pos ? 2.0 * q : 2.0, ol = pos ? 2.0 * ql : 0.0;
+    double d = vm_two_sum(numh, pos ? oh : 2.0, &dl);        /* (1 + 2e) + 2e^2 or n + 2 */
+    dl += numl + (pos ? ol : 0.0);
+    e1 = vm_fast_two_sum(d, dl, &e2);
+    double t = vm_dd_div(numh, numl, e1, e2, tl);
+    *omh = vm_dd_div(oh, ol, e1, e2, oml);
+    return t;
+}
+
+/* x t; below -700 t = e^x to 2^-1000 relative and x e^x is rounded once. */
+static inline double vm_mish(double x)
+{
+    double tl, omh, oml, pe;
+    double xc = vm_clamp(x, -800.0, 1e300);
+    double t = vm_mish_t_dd(x, &tl, &omh, &oml);
+    double p = vm_two_prod(xc, t, &pe);
+    double r = p + (pe + xc * tl);
+    r = p == 0.0 ? p : r;     /* keeps -0 */
+    r = x > 1e300 ? x : r;                                   /* t = 1 (and +inf) */
+    double tiny = vm_mul_exp(xc, xc);
+    return x < -700.0 ? tiny : r;
+}
+
+/* mish' = t + x sigmoid(x) (1 - t)(2 - (1 - t)), without the near-zero polynomial;
+   below -700 e^x (1 + x) rounded once. */
+static inline double vm_mish_d_direct(double x)
+{
+    double tl, omh, oml, sl, wl, al, bl, cl, se;
+    double xc = vm_clamp(x, -800.0, 800.0);
+    double t = vm_mish_t_dd(x, &tl, &omh, &oml);
+    double sh = vm_sigmoid_dd(x, &sl);
+    double w = vm_fast_two_sum(2.0, -omh, &wl);              /* 2 - (1 - t), 1 - t <= 1 */
+    wl -= oml;
+    double a = vm_dd_mul(omh, oml, w, wl, &al);              /* 1 - t^2 */
+    double b = vm_dd_mul(sh, sl, a, al, &bl);
+    double c = vm_dd_mul(xc, 0.0, b, bl, &cl);
+    double h = vm_two_sum(t, c, &se);
+    double r = h + (se + (tl + cl));
+    double tiny = vm_mul_exp(1.0 + xc, xc);
+    return x < -700.0 ? tiny : r;
+}
+
+/* ---- float64 derivatives near their zeros ------------------------------------------- */
+
+/* f'(x) = d q(d) with d = x - x0 = dh - X0_LO, dh = x - X0_HI exact for |d| <= 1/4
+   (Sterbenz); q fitted on |d| <= 1/4 by tools/fit_vmath.py, and the product formed
+   as dh q - X0_LO q with dh q exact, so that the rounding of d does not count even
+   at the zero.  The direct formulas cancel there (f' is a difference of terms
+   ~0.2-0.5).  The caller selects it where vm_abs(x - X0_HI) < W.  Measured (dense
+   sweeps, tests/test_vmath.py): see the callers in csrc/scalar.pxi. */
+#define VM_NEAR_ZERO(P, x) do { \
+        double dh_ = (x) - P##_X0_HI, pe_; \
+        double q_ = P##_POLY(dh_ - P##_X0_LO); \
+        double ph_ = vm_two_prod(dh_, q_, &pe_); \
+        return ph_ + (pe_ - P##_X0_LO * q_); \
+    } while (0)
+
+static inline double vm_gelu_d_near0(double x) { VM_NEAR_ZERO(VM_GELUD0, x); }
+/* gelu'(x) for every x (float32 and float64 kernels). */
+static inline double vm_gelu_d(double x)
+{
+    double near = vm_gelu_d_near0(x);
+    double direct = vm_gelu_d_direct(x);
+    return vm_abs(x - VM_GELUD0_X0_HI) < VM_GELUD0_W ? near : direct;
+}
+static inline double vm_gelu_tanh_d_near0(double x) { VM_NEAR_ZERO(VM_GELUTD0, x); }
+static inline double vm_silu_d_near0(double x) { VM_NEAR_ZERO(VM_SILUD0, x); }
+static inline double vm_mish_d_near0(double x) { VM_NEAR_ZERO(VM_MISHD0, x); }
+
+static inline double vm_gelu_tanh_d(double x)
+{
+    double near = vm_gelu_tanh_d_near0(x);
+    double direct = vm_gelu_tanh_d_direct(x);
+    return vm_abs(x - VM_GELUTD0_X0_HI) < VM_GELUTD0_W ? near : direct;
+}
+
+static inline double vm_mish_d(double x)
+{
+    double near = vm_mish_d_near0(x);
+    double direct = vm_mish_d_direct(x);
+    return vm_abs(x - VM_MISHD0_X0_HI) < VM_MISHD0_W ? near : direct;
+}
+
+static inline double vm_silu_d(double x)
+{
+    double near = vm_silu_d_near0(x);
+    double direct = vm_silu_d_direct(x);
+    return vm_abs(x - VM_SILUD0_X0_HI) < VM_SILUD0_W ? near : direct;
+}
+
 /* ---- float32-grade versions (double arithmetic, ~2^-32 relative) ------------------ */
 
 static inline double vm_exp_d32(double x)
@@ -380,6 +733,71 @@ static inline double vm_tanh_d32(double x)
 {
     double m = vm_expm1_d32(-2.0 * vm_abs(x));
     return vm_copysign(-m / (2.0 + m), x);
+}
+
+/* float32-grade gelu (double arithmetic, ~2^-33 relative; the float32 kernels):
+   the same pieces as above with lower degrees, no double pairs.  Q(t) = G(t)/t E,
+   E = e^(-t^2/2) (the rounding of t^2, <= 2^-53 t^2 relative, does not matter for
+   float32 results). */
+static inline double vm_gauss_G_d32(double t)
+{
+    t = vm_clamp(t, 1.0, 40.0);
+    int a = t < 2.0, b = t < 4.0, c = t < 8.0;
+    double inv = 1.0 / t;
+    double w = a ? t - 1.5 : (b ? t - 3.0 : (c ? inv - 0.1875 : inv - 0.075));
+#define VM_PHI_SEL(i) (a ? VM_PHIAF_##i : (b ? VM_PHIBF_##i : (c ? VM_PHICF_##i : VM_PHIDF_##i)))
+    double q = VM_PHI_SEL(10);
+    q = q * w + VM_PHI_SEL(9); q = q * w + VM_PHI_SEL(8); q = q * w + VM_PHI_SEL(7);
+    q = q * w + VM_PHI_SEL(6); q = q * w + VM_PHI_SEL(5); q = q * w + VM_PHI_SEL(4);
+    q = q * w + VM_PHI_SEL(3); q = q * w + VM_PHI_SEL(2); q = q * w + VM_PHI_SEL(1);
+    return VM_PHI_SEL(0) + w * q;
+#undef VM_PHI_SEL
+}
+
+/* Phi(x) for |x| <= 1 (float32 grade). */
+static inline double vm_phi_small_d32(double x)
+{
+    x = vm_clamp(x, -1.0, 1.0);
+    double u = x * x;
+    double p = VM_PHI0F_5;
+    p = p * u + VM_PHI0F_4; p = p * u + VM_PHI0F_3; p = p * u + VM_PHI0F_2;
+    p = p * u + VM_PHI0F_1; p = p * u + VM_PHI0F_0;
+    return 0.5 + x * (VM_INV_SQRT_2PI + u * p);
+}
+
+static inline double vm_gelu_d32(double x)
+{
+    double t = vm_abs(x);
+    double tc = vm_clamp(t, 1.0, 40.0);
+    double g = vm_gauss_G_d32(t);
+    double e = vm_exp_d32(-0.5 * (tc * tc));
+    double lower = -(g * e);
+    double upper = x * (1.0 - (g / tc) * e);
+    double small = x * vm_phi_small_d32(x);
+    double r = t <= 1.0 ? small : (x < 0 ? lower : upper);
+    return x > 40.0 ? x : r;   /* also +inf; NaN: small is NaN */
+}
+
+/* gelu' without the near-zero polynomial (float32 grade): Phi + x phi, below -1
+   e^(-t^2/2) (G/t - t / sqrt(2 pi)). */
+static inline double vm_gelu_d_direct_d32(double x)
+{
+    double t = vm_abs(x);
+    double tc = t > 40.0 ? 40.0 : t;
+    double tg = t < 1.0 ? 1.0 : tc;
+    double g = vm_gauss_G_d32(t);
+    double e = vm_exp_d32(-0.5 * (tc * tc));
+    double xphi = vm_mulsign(tc, x) * VM_INV_SQRT_2PI * e;
+    double cdf = t <= 1.0 ? vm_phi_small_d32(x) : (x < 0 ? (g / tg) * e : 1.0 - (g / tg) * e);
+    double lower = e * (g / tg - tg * VM_INV_SQRT_2PI);
+    return x < -1.0 ? lower : cdf + xphi;
+}
+
+static inline double vm_gelu_d_d32(double x)
+{
+    double near = vm_gelu_d_near0(x);
+    double direct = vm_gelu_d_direct_d32(x);
+    return vm_abs(x - VM_GELUD0_X0_HI) < VM_GELUD0_W ? near : direct;
 }
 
 #endif

@@ -52,5 +52,241 @@
 #define VM_TANHSHRINKD_11 -0x1.f1b59ea7fc191p-17
 #define VM_TANHSHRINKD_12 0x1.402a50ae5478dp-18
 #define VM_TANHSHRINKD_13 -0x1.ec64d0ae70e69p-21
+/* VM_PHI0: degree 11 on [0.0, 1.0], max rel. error 8.59e-17 (2^-53.37) */
+#define VM_PHI0_0 -0x1.1058377e2cee0p-4
+#define VM_PHI0_1 0x1.46d04297691dap-7
+#define VM_PHI0_2 -0x1.37403f6ba10ffp-10
+#define VM_PHI0_3 0x1.e42b0d5216dafp-14
+#define VM_PHI0_4 -0x1.3ce8fac1540dep-17
+#define VM_PHI0_5 0x1.658a217417317p-21
+#define VM_PHI0_6 -0x1.62226979dff3fp-25
+#define VM_PHI0_7 0x1.387899036ff96p-29
+#define VM_PHI0_8 -0x1.f101ad360786ap-34
+#define VM_PHI0_9 0x1.67587a64086e7p-38
+#define VM_PHI0_10 -0x1.d4e9dab3acb7dp-43
+#define VM_PHI0_11 0x1.d9dd30d434427p-48
+#define VM_INV_SQRT_2PI 0x1.9884533d43651p-2
+#define VM_INV_SQRT_2PI_LO -0x1.cbc0d30ebfd15p-56
+/* VM_PHIA: degree 18 on [-0.5, 0.5], max rel. error 3.71e-17 (2^-54.58) */
+#define VM_PHIA_0 0x1.3c144030e6e09p-2
+#define VM_PHIA_1 0x1.204038e2e73c1p-4
+#define VM_PHIA_2 -0x1.3320430e89499p-5
+#define VM_PHIA_3 0x1.0d602eb7452eap-6
+#define VM_PHIA_4 -0x1.9ef06cbe86539p-8
+#define VM_PHIA_5 0x1.21c9b5c906952p-9
+#define VM_PHIA_6 -0x1.761d5e9b03908p-11
+#define VM_PHIA_7 0x1.c41919c3eeec0p-13
+#define VM_PHIA_8 -0x1.0205dde3174f6p-14
+#define VM_PHIA_9 0x1.18153085c597bp-16
+#define VM_PHIA_10 -0x1.22a861fed3533p-18
+#define VM_PHIA_11 0x1.219780c196658p-20
+#define VM_PHIA_12 -0x1.15fa9c78d557ep-22
+#define VM_PHIA_13 0x1.01d402a14752fp-24
+#define VM_PHIA_14 -0x1.cf44ebcd411eap-27
+#define VM_PHIA_15 0x1.9393bb3adee40p-29
+#define VM_PHIA_16 -0x1.56505c1d7989ap-31
+#define VM_PHIA_17 0x1.28bd8e218c467p-33
+#define VM_PHIA_18 -0x1.dd47ecc813b8fp-36
+/* VM_PHIB: degree 18 on [-1.0, 1.0], max rel. error 5.46e-17 (2^-54.02) */
+#define VM_PHIB_0 0x1.754a751a56f4ap-2
+#define VM_PHIB_1 0x1.2c08ca0025594p-6
+#define VM_PHIB_2 -0x1.c642ccba3c048p-8
+#define VM_PHIB_3 0x1.239d8e8c1d4a6p-9
+#define VM_PHIB_4 -0x1.508420f6f297bp-11
+#define VM_PHIB_5 0x1.66d2b7dfdbdffp-13
+#define VM_PHIB_6 -0x1.67349356b6c60p-15
+#define VM_PHIB_7 0x1.5514bcf392e8cp-17
+#define VM_PHIB_8 -0x1.356b59d6672f8p-19
+#define VM_PHIB_9 0x1.0d9a5a1439a00p-21
+#define VM_PHIB_10 -0x1.c51c5a260219dp-24
+#define VM_PHIB_11 0x1.706c6a1387429p-26
+#define VM_PHIB_12 -0x1.22a42db35e77ap-28
+#define VM_PHIB_13 0x1.be0e1acb98421p-31
+#define VM_PHIB_14 -0x1.4d555ce509b5fp-33
+#define VM_PHIB_15 0x1.e1815178aa1c7p-36
+#define VM_PHIB_16 -0x1.5768ed7097043p-38
+#define VM_PHIB_17 0x1.14dacb142069bp-40
+#define VM_PHIB_18 -0x1.7846bbd3dfed3p-43
+/* VM_PHIC: degree 18 on [-0.0625, 0.0625], max rel. error 4.55e-17 (2^-54.29) */
+#define VM_PHIC_0 0x1.8b742d8b2b8b3p-2
+#define VM_PHIC_1 -0x1.fd7b09019c81ep-4
+#define VM_PHIC_2 -0x1.c92cbf3f3ac15p-3
+#define VM_PHIC_3 0x1.bcd8d58d15de0p-2
+#define VM_PHIC_4 -0x1.125dd57811d0ap-3
+#define VM_PHIC_5 -0x1.e33e6ef18a96cp-1
+#define VM_PHIC_6 0x1.1f25aff38ebc7p+1
+#define VM_PHIC_7 -0x1.604d6ff3c3db7p+0
+#define VM_PHIC_8 -0x1.76ed272562bdbp+2
+#define VM_PHIC_9 0x1.4e02d2064320bp+4
+#define VM_PHIC_10 -0x1.c2b790546c2ffp+4
+#define VM_PHIC_11 -0x1.a701ad58945cap+4
+#define VM_PHIC_12 0x1.cebe45d478a45p+7
+#define VM_PHIC_13 -0x1.1dc357e7d62fap+9
+#define VM_PHIC_14 0x1.daad8fca17c60p+8
+#define VM_PHIC_15 0x1.ee4a9c10db367p+10
+#define VM_PHIC_16 -0x1.36bd989c7e6f7p+13
+#define VM_PHIC_17 0x1.37fb0d7bc005bp+14
+#define VM_PHIC_18 -0x1.d67c99e5af4aep+11
+/* VM_PHID: degree 18 on [-0.05, 0.05], max rel. error 3.21e-17 (2^-54.79) */
+#define VM_PHID_0 0x1.9641b81433b68p-2
+#define VM_PHID_1 -0x1.da56be8bee102p-5
+#define VM_PHID_2 -0x1.71dd73ac73928p-2
+#define VM_PHID_3 0x1.411b5651565e6p-2
+#define VM_PHID_4 0x1.8b7732e297c70p-1
+#define VM_PHID_5 -0x1.e445afcfe04bfp+0
+#define VM_PHID_6 -0x1.5783ef23bfd6dp+0
+#define VM_PHID_7 0x1.7d7173b194493p+3
+#define VM_PHID_8 -0x1.3236c704c1d7ap+3
+#define VM_PHID_9 -0x1.0becb38f6ff81p+6
+#define VM_PHID_10 0x1.8963a538e1bb2p+7
+#define VM_PHID_11 0x1.5e954cfaa640dp+7
+#define VM_PHID_12 -0x1.11584d14a3bd2p+11
+#define VM_PHID_13 0x1.9c1c6d7b26b1ep+11
+#define VM_PHID_14 0x1.d89bf750d540bp+13
+#define VM_PHID_15 -0x1.29c7bbdb77fb5p+16
+#define VM_PHID_16 0x1.90d817f393598p+14
+#define VM_PHID_17 0x1.99dffc2153edbp+19
+#define VM_PHID_18 -0x1.293c4b585a002p+21
+/* VM_PHI0F: degree 5 on [0.0, 1.0], max rel. error 2.81e-10 (2^-31.73) */
+#define VM_PHI0F_0 -0x1.1058377d0046ep-4
+#define VM_PHI0F_1 0x1.46d03ff26a2c1p-7
+#define VM_PHI0F_2 -0x1.373f479afd3e3p-10
+#define VM_PHI0F_3 0x1.e3e86aa55f6f7p-14
+#define VM_PHI0F_4 -0x1.38d470816d74dp-17
+#define VM_PHI0F_5 0x1.2984e4e38d15cp-21
+/* VM_PHIAF: degree 10 on [-0.5, 0.5], max rel. error 2.32e-12 (2^-38.65) */
+#define VM_PHIAF_0 0x1.3c144030e6e09p-2
+#define VM_PHIAF_1 0x1.204038e3b61c8p-4
+#define VM_PHIAF_2 -0x1.3320430eec559p-5
+#define VM_PHIAF_3 0x1.0d602db4da859p-6
+#define VM_PHIAF_4 -0x1.9ef06bc711750p-8
+#define VM_PHIAF_5 0x1.21ca6a5adb1c9p-9
+#define VM_PHIAF_6 -0x1.761e0b894d12fp-11
+#define VM_PHIAF_7 0x1.c3b249a384f41p-13
+#define VM_PHIAF_8 -0x1.01d49fabbcabap-14
+#define VM_PHIAF_9 0x1.24d59fba65401p-16
+#define VM_PHIAF_10 -0x1.2ee0fcd874a37p-18
+/* VM_PHIBF: degree 10 on [-1.0, 1.0], max rel. error 8.59e-11 (2^-33.44) */
+#define VM_PHIBF_0 0x1.754a751a56f4ap-2
+#define VM_PHIBF_1 0x1.2c08ca46774f1p-6
+#define VM_PHIBF_2 -0x1.c642ccf16723ap-8
+#define VM_PHIBF_3 0x1.239d62adf20f5p-9
+#define VM_PHIBF_4 -0x1.5083fe8ba9e13p-11
+#define VM_PHIBF_5 0x1.66e1ff86fe417p-13
+#define VM_PHIBF_6 -0x1.6740913829442p-15
+#define VM_PHIBF_7 0x1.52eb5562bf5e8p-17
+#define VM_PHIBF_8 -0x1.33b8d17e0dc83p-19
+#define VM_PHIBF_9 0x1.2f776035fff1ap-21
+#define VM_PHIBF_10 -0x1.fa5927775fdbap-24
+/* VM_PHICF: degree 10 on [-0.0625, 0.0625], max rel. error 6.93e-15 (2^-47.04) */
+#define VM_PHICF_0 0x1.8b742d8b2b8b3p-2
+#define VM_PHICF_1 -0x1.fd7b0901a2149p-4
+#define VM_PHICF_2 -0x1.c92cbf3f267f0p-3
+#define VM_PHICF_3 0x1.bcd8d5a8db8f8p-2
+#define VM_PHICF_4 -0x1.125dd70d1f5f4p-3
+#define VM_PHICF_5 -0x1.e33ebc0ab5063p-1
+#define VM_PHICF_6 0x1.1f263d9ba9a6ep+1
+#define VM_PHICF_7 -0x1.5ff6db9b637f1p+0
+#define VM_PHICF_8 -0x1.778ec88c268ccp+2
+#define VM_PHICF_9 0x1.48cf2231bcd79p+4
+#define VM_PHICF_10 -0x1.9a7528dcea8afp+4
+/* VM_PHIDF: degree 10 on [-0.05, 0.05], max rel. error 3.67e-15 (2^-47.95) */
+#define VM_PHIDF_0 0x1.9641b81433b68p-2
+#define VM_PHIDF_1 -0x1.da56be8be6d67p-5
+#define VM_PHIDF_2 -0x1.71dd73ac7d2dfp-2
+#define VM_PHIDF_3 0x1.411b563529fc8p-2
+#define VM_PHIDF_4 0x1.8b773378d72a0p-1
+#define VM_PHIDF_5 -0x1.e4457277b9122p+0
+#define VM_PHIDF_6 -0x1.5786820431300p+0
+#define VM_PHIDF_7 0x1.7d56534bf83edp+3
+#define VM_PHIDF_8 -0x1.310f3fb05773ap+3
+#define VM_PHIDF_9 -0x1.06bd320e2ec35p+6
+#define VM_PHIDF_10 0x1.6c3c236185d83p+7
+#define VM_GELU_K1 0x1.9884533d43651p+0
+#define VM_GELU_K1_LO -0x1.cbc0d30ebfd15p-54
+#define VM_GELU_K3 0x1.2444f2a4d8b4bp-4
+#define VM_GELU_K3_LO -0x1.6c843a29d1c70p-61
+#define VM_GELU_3K3 0x1.b6676bf7450f0p-3
+#define VM_GELU_3K3_LO 0x1.bba7351828aabp-57
+/* VM_GELUD0: zero of the derivative at -0.7517915246935644574579049 */
+#define VM_GELUD0_X0_HI -0x1.80ead197f00b4p-1
+#define VM_GELUD0_X0_LO 0x1.13e74c58cada8p-56
+#define VM_GELUD0_W 0.25
+/* VM_GELUD0: degree 13 on [-0.25, 0.25], max rel. error 6.59e-17 (2^-53.75) */
+#define VM_GELUD0_0 0x1.b9d98fa5a3215p-2
+#define VM_GELUD0_1 0x1.8d9a941de3ac5p-2
+#define VM_GELUD0_2 -0x1.2a2ef9bb86622p-6
+#define VM_GELUD0_3 -0x1.d2fa4c17c7e84p-4
+#define VM_GELUD0_4 -0x1.e4088244ea8d1p-7
+#define VM_GELUD0_5 0x1.3e346def41ff3p-6
+#define VM_GELUD0_6 0x1.297b9d6521f94p-8
+#define VM_GELUD0_7 -0x1.258a6d855091ep-9
+#define VM_GELUD0_8 -0x1.8680e7ccdeff9p-11
+#define VM_GELUD0_9 0x1.86c8638180b9ep-13
+#define VM_GELUD0_10 0x1.6955a6611422dp-14
+#define VM_GELUD0_11 -0x1.784a7e74fd459p-17
+#define VM_GELUD0_12 -0x1.ffafff4e0e463p-18
+#define VM_GELUD0_13 0x1.d058093e844d3p-22
+#define VM_GELUD0_POLY(d) (((((((((((((VM_GELUD0_13 * (d) + VM_GELUD0_12) * (d) + VM_GELUD0_11) * (d) + VM_GELUD0_10) * (d) + VM_GELUD0_9) * (d) + VM_GELUD0_8) * (d) + VM_GELUD0_7) * (d) + VM_GELUD0_6) * (d) + VM_GELUD0_5) * (d) + VM_GELUD0_4) * (d) + VM_GELUD0_3) * (d) + VM_GELUD0_2) * (d) + VM_GELUD0_1) * (d) + VM_GELUD0_0)
+/* VM_GELUTD0: zero of the derivative at -0.7524614220710162584879544 */
+#define VM_GELUTD0_X0_HI -0x1.81429f9e97e4dp-1
+#define VM_GELUTD0_X0_LO 0x1.4f523ed77dbdcp-55
+#define VM_GELUTD0_W 0.25
+/* VM_GELUTD0: degree 13 on [-0.25, 0.25], max rel. error 8.66e-17 (2^-53.36) */
+#define VM_GELUTD0_0 0x1.b8bacd2c96b91p-2
+#define VM_GELUTD0_1 0x1.8cd1a2b2fff33p-2
+#define VM_GELUTD0_2 -0x1.029615edb095bp-6
+#define VM_GELUTD0_3 -0x1.d2b773464707ap-4
+#define VM_GELUTD0_4 -0x1.104a83eda2c52p-6
+#define VM_GELUTD0_5 0x1.427996dc18485p-6
+#define VM_GELUTD0_6 0x1.58c9ed44022a5p-8
+#define VM_GELUTD0_7 -0x1.3d8d63f205385p-9
+#define VM_GELUTD0_8 -0x1.e63ee89082889p-11
+#define VM_GELUTD0_9 0x1.14bf545f63c69p-12
+#define VM_GELUTD0_10 0x1.047b9fb5bde25p-13
+#define VM_GELUTD0_11 -0x1.2514d6b98f2cap-15
+#define VM_GELUTD0_12 -0x1.02e303a9b42d0p-16
+#define VM_GELUTD0_13 0x1.7eeec06b57c0dp-18
+#define VM_GELUTD0_POLY(d) (((((((((((((VM_GELUTD0_13 * (d) + VM_GELUTD0_12) * (d) + VM_GELUTD0_11) * (d) + VM_GELUTD0_10) * (d) + VM_GELUTD0_9) * (d) + VM_GELUTD0_8) * (d) + VM_GELUTD0_7) * (d) + VM_GELUTD0_6) * (d) + VM_GELUTD0_5) * (d) + VM_GELUTD0_4) * (d) + VM_GELUTD0_3) * (d) + VM_GELUTD0_2) * (d) + VM_GELUTD0_1) * (d) + VM_GELUTD0_0)
+/* VM_SILUD0: zero of the derivative at -1.278464542761073795109359 */
+#define VM_SILUD0_X0_HI -0x1.474973c84120bp+0
+#define VM_SILUD0_X0_LO -0x1.f8d74bc9ac154p-54
+#define VM_SILUD0_W 0.25
+/* VM_SILUD0: degree 13 on [-0.25, 0.25], max rel. error 2.72e-17 (2^-55.03) */
+#define VM_SILUD0_0 0x1.be1410460527fp-3
+#define VM_SILUD0_1 0x1.2c563458cc0adp-3
+#define VM_SILUD0_2 0x1.353eb573ca46ap-6
+#define VM_SILUD0_3 -0x1.f2d0e32bc298cp-7
+#define VM_SILUD0_4 -0x1.b0f82c499488bp-8
+#define VM_SILUD0_5 0x1.098e92b8d2724p-13
+#define VM_SILUD0_6 0x1.a2a7caff10db7p-11
+#define VM_SILUD0_7 0x1.8574d1421971bp-13
+#define VM_SILUD0_8 -0x1.5723b632642fep-15
+#define VM_SILUD0_9 -0x1.f2d8a7865a96dp-16
+#define VM_SILUD0_10 -0x1.8ab8bc2b9df34p-19
+#define VM_SILUD0_11 0x1.3aecd4a3d4ac5p-19
+#define VM_SILUD0_12 0x1.c2e1da8a2b944p-21
+#define VM_SILUD0_13 -0x1.28d97ffe5701ap-25
+#define VM_SILUD0_POLY(d) (((((((((((((VM_SILUD0_13 * (d) + VM_SILUD0_12) * (d) + VM_SILUD0_11) * (d) + VM_SILUD0_10) * (d) + VM_SILUD0_9) * (d) + VM_SILUD0_8) * (d) + VM_SILUD0_7) * (d) + VM_SILUD0_6) * (d) + VM_SILUD0_5) * (d) + VM_SILUD0_4) * (d) + VM_SILUD0_3) * (d) + VM_SILUD0_2) * (d) + VM_SILUD0_1) * (d) + VM_SILUD0_0)
+/* VM_MISHD0: zero of the derivative at -1.192431214515495212137588 */
+#define VM_MISHD0_X0_HI -0x1.31432c0d12d84p+0
+#define VM_MISHD0_X0_LO -0x1.bf319154da210p-55
+#define VM_MISHD0_W 0.25
+/* VM_MISHD0: degree 13 on [-0.25, 0.25], max rel. error 7.09e-17 (2^-53.65) */
+#define VM_MISHD0_0 0x1.115acb42500bbp-2
+#define VM_MISHD0_1 0x1.a34a251d8ad7bp-3
+#define VM_MISHD0_2 0x1.574f121a86870p-5
+#define VM_MISHD0_3 -0x1.4c222fe64d4fep-6
+#define VM_MISHD0_4 -0x1.03369d4abbafdp-6
+#define VM_MISHD0_5 -0x1.b87ddfb51a097p-9
+#define VM_MISHD0_6 0x1.1e5e17f9beac6p-10
+#define VM_MISHD0_7 0x1.037991819a26cp-10
+#define VM_MISHD0_8 0x1.0a798e5df1236p-12
+#define VM_MISHD0_9 -0x1.5fff99d962ae9p-15
+#define VM_MISHD0_10 -0x1.d47df06c9726fp-15
+#define VM_MISHD0_11 -0x1.223d1af39f7a0p-16
+#define VM_MISHD0_12 0x1.3ae3435b24b50p-20
+#define VM_MISHD0_13 0x1.86f75c1bc719ep-19
+#define VM_MISHD0_POLY(d) (((((((((((((VM_MISHD0_13 * (d) + VM_MISHD0_12) * (d) + VM_MISHD0_11) * (d) + VM_MISHD0_10) * (d) + VM_MISHD0_9) * (d) + VM_MISHD0_8) * (d) + VM_MISHD0_7) * (d) + VM_MISHD0_6) * (d) + VM_MISHD0_5) * (d) + VM_MISHD0_4) * (d) + VM_MISHD0_3) * (d) + VM_MISHD0_2) * (d) + VM_MISHD0_1) * (d) + VM_MISHD0_0)
 
 #endif

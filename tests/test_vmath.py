@@ -107,3 +107,79 @@ def test_float32_grade_blocks(name, reference, bounds, stride, bound):
     rel = np.abs(got[nz] - exact[nz]) / np.abs(exact[nz])
     assert rel.max() <= bound, (name, rel.max(), x[nz][np.argmax(rel)])
     assert np.all(got[~nz] == 0)
+
+
+# Zeros of f' (mpmath, tools/fit_vmath.py): the direct formulas for f' cancel
+# around them, and the random samples of `python -m pyact check` rarely land
+# close enough to see it.  Dense sweeps: every float around the zero, and a fine
+# grid across the region where vmath.h switches to the polynomial (|x - x0| < 1/4)
+# and out of it on both sides.
+DERIVATIVE_ZEROS = [
+    ("gelu", {"approximate": "none"}, -0.7517915246935644575),
+    ("gelu", {"approximate": "tanh"}, -0.7524614220710162585),
+    ("silu", {}, -1.278464542761073795),
+    ("mish", {}, -1.192431214515495212),
+]
+
+
+def _around(x0, dtype, n_ulps=20_000, half_width=0.6, n_grid=200_001):
+    x0 = dtype(x0)
+    steps = np.arange(-n_ulps, n_ulps + 1)
+    bits = np.array([x0], dtype=dtype).view(np.int32 if dtype == np.float32 else np.int64)[0]
+    ulps = (bits + steps).astype(bits.dtype).view(dtype)   # x0 < 0: both directions stay negative
+    grid = np.linspace(float(x0) - half_width, float(x0) + half_width, n_grid).astype(dtype)
+    edges = np.concatenate([np.linspace(float(x0) + s * 0.25 - 1e-6, float(x0) + s * 0.25 + 1e-6, 2001)
+                            for s in (-1, 1)]).astype(dtype)
+    return np.concatenate([ulps, grid, edges])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name,params,x0", DERIVATIVE_ZEROS,
+                         ids=[f"{n}-{p.get('approximate', '')}" for n, p, _ in DERIVATIVE_ZEROS])
+def test_derivative_zero_sweeps(name, params, x0, dtype):
+    from pyact._check import elementwise_errors
+    from pyact._registry import get
+
+    act = get(name)
+    errors = elementwise_errors(act, dtype, _around(x0, dtype), params)
+    for form, err in errors.items():
+        assert err <= act.ulp_bound(form), (name, params, np.dtype(dtype).name, form, err)
+
+
+# gelu (exact form) over its whole range, densely: the central polynomial, the four
+# tail pieces of G(t) and their joins at |x| = 1, 2, 4, 8, the far tail where
+# x Phi(x) becomes subnormal (float64 below ~-37.5, float32 below ~-13) and where it
+# underflows to 0, and the saturation at large x.  The other float64 kernels moved
+# from long double to double pairs likewise, with their tiny-result branches
+# (gelu tanh: v < -700 near x = -21; silu', mish: x < -700).
+def _joins(points, half=1e-4, n=2001):
+    return np.concatenate([np.linspace(p - half, p + half, n) for p in points])
+
+
+DENSE_CASES = [
+    ("gelu", {"approximate": "none"},
+     [np.linspace(-40.0, 10.0, 500_001), np.linspace(-38.6, -36.0, 100_001),
+      np.linspace(-14.5, -12.0, 100_001), _joins([-8, -4, -2, -1, 1, 2, 4, 8])]),
+    ("gelu", {"approximate": "tanh"},
+     [np.linspace(-100.0, 10.0, 500_001), np.linspace(-22.0, -20.0, 200_001),
+      np.linspace(-6.0, -4.0, 100_001)]),
+    ("silu", {}, [np.linspace(-760.0, 40.0, 500_001), np.linspace(-720.0, -690.0, 100_001),
+                  np.linspace(-110.0, -80.0, 100_001)]),
+    ("mish", {}, [np.linspace(-760.0, 40.0, 500_001), np.linspace(-720.0, -690.0, 100_001),
+                  np.linspace(-110.0, -80.0, 100_001), np.linspace(-5.0, 5.0, 200_001)]),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name,params,parts", DENSE_CASES,
+                         ids=[f"{n}-{p.get('approximate', '')}" for n, p, _ in DENSE_CASES])
+def test_dense_whole_range(name, params, parts, dtype):
+    from pyact._check import elementwise_errors
+    from pyact._registry import get
+
+    act = get(name)
+    with np.errstate(over="ignore"):
+        x = np.concatenate(parts).astype(dtype)
+    errors = elementwise_errors(act, dtype, x[np.isfinite(x)], params)
+    for form, err in errors.items():
+        assert err <= act.ulp_bound(form), (name, params, np.dtype(dtype).name, form, err)
