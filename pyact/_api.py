@@ -16,6 +16,11 @@ import numpy as np
 from ._dispatch import kernels as _kernels
 from ._registry import AXIS, ELEMENTWISE, Activation, validate_params
 
+try:
+    from numpy.exceptions import AxisError as _AxisError
+except ImportError:  # pragma: no cover - NumPy < 1.25
+    from numpy import AxisError as _AxisError
+
 try:  # NumPy >= 2.0
     from numpy.lib.array_utils import normalize_axis_index
 except ImportError:  # pragma: no cover - NumPy 1.x
@@ -237,7 +242,9 @@ def _axis_index(axis, ndim: int, fname: str) -> int:
         axis = operator.index(axis)
     except TypeError:
         raise TypeError(f"{fname}(): axis must be an integer, got {type(axis).__name__}") from None
-    return normalize_axis_index(axis, ndim)  # AxisError when out of range
+    if not -ndim <= axis < ndim:  # checked here so that huge ints don't overflow in NumPy
+        raise _AxisError(axis, ndim)
+    return normalize_axis_index(axis, ndim)
 
 
 def _axis_shape(shape, axis: int) -> tuple:
