@@ -85,6 +85,18 @@ def fn(act: Activation, suffix: str = ""):
     return getattr(pyact, act.name + suffix)
 
 
+def fwd(act: Activation):
+    return fn(act)
+
+
+def fwd_(act: Activation):
+    return fn(act, "_")
+
+
+def bwd(act: Activation):
+    return fn(act, "_backward")
+
+
 def y_allowed(act: Activation, params: dict, dtype=None) -> bool:
     """Whether backward from y is available for these parameters."""
     if not act.backward_y:

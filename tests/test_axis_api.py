@@ -50,21 +50,7 @@ AXIS_IDS = [a.name for a in AXIS]
 
 # ---- helpers -----------------------------------------------------------------------
 
-def fwd(act):
-    return getattr(pyact, act.name)
-
-
-def fwd_(act):
-    return getattr(pyact, act.name + "_")
-
-
-def bwd(act):
-    return getattr(pyact, act.name + "_backward")
-
-
-def wide(a):
-    a = np.asarray(a)
-    return a.astype(ref.evaluation_dtype(a.dtype))
+from conftest import bwd, fwd, fwd_, wide  # noqa: E402  (shared helpers)
 
 
 def all_axes(ndim):

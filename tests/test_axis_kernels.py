@@ -27,21 +27,7 @@ IDS = [a.name for a in AXIS]
 LENGTHS = list(range(1, 41)) + [1000]
 
 
-def fwd(act):
-    return getattr(pyact, act.name)
-
-
-def fwd_(act):
-    return getattr(pyact, act.name + "_")
-
-
-def bwd(act):
-    return getattr(pyact, act.name + "_backward")
-
-
-def wide(a):
-    a = np.asarray(a)
-    return a.astype(ref.evaluation_dtype(a.dtype))
+from conftest import bwd, fwd, fwd_, wide  # noqa: E402  (shared helpers)
 
 
 def data(shape, dtype, seed=0, scale=5.0):
