@@ -20,11 +20,24 @@
 # the data only (not on the axis, the layout, or how rows are split between
 # threads; each row or column block is independent of the others).
 #
-# Sums and exponentials are evaluated in the wide type of scalar.pxi (double
-# for float32, long double for float64) and each output is rounded once.
+# Arithmetic in double, vectorised (csrc/vmath.h).  float32 data: exponentials
+# and sums in double, each output rounded once.  float64 data: the same steps
+# as double-double pairs (hi + lo) where a rounding would show in the result: the
+# shift x - max (whose rounding exp would amplify), the exponentials, the sums,
+# the reciprocal of the sum and the final product; each output rounded once.
 
 from libc.math cimport INFINITY
-from libc.stdlib cimport malloc, free
+
+cdef extern from "vmath.h" nogil:
+    double vm_exp_or_expm1_dd(double x, int minus_one, int fine, double *lo)
+    double vm_log1p_pair(double h, double l, double *lo)
+
+cdef extern from "lanes.h" nogil:
+    float pyact_scaled_max_f(const float *x, Py_ssize_t n, float s)
+    double pyact_scaled_max_d(const double *x, Py_ssize_t n, double s)
+    void pyact_add_exp_lanes(const double *e, Py_ssize_t n, double *rest, double *ties)
+    void pyact_add_exp_lanes_dd(const double *e, const double *el, Py_ssize_t n,
+                                double *rest, double *low, double *ties)
 
 cdef enum:
     MODE_SOFTMAX = 0
@@ -38,21 +51,39 @@ cdef enum:
     LANES = 8            # partial accumulators per slice (part of the arithmetic)
     COLS = 16            # slices handled side by side by the column loops
     SHORT_ROW = 16       # rows up to this length go through the transposed tiles
-    SCRATCH_BYTES = 1 << 20   # exponentials kept for reuse (softmax) up to this size
+    CHUNK = 4096         # exponentials of a slice held in scratch at a time
+    CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
+
+# -ln 2: below it log_softmax's vjp uses exp(y) itself, above exp(y) - 1.
+cdef double MINUS_LN2 = -0.6931471805599453
 
 
-# ---- transcendental calls ---------------------------------------------------------
-# Every exponential and logarithm of the axis kernels goes through these three
-# wrappers: switching to vectorised versions is a change here only.
+# ---- shared steps -------------------------------------------------------------------
 
-cdef inline wide_t _axis_exp(wide_t d) noexcept nogil:
-    return w_exp(d)
+# hi += term (+ term_lo): plain for float32 data, an error-free pair for float64.
+cdef inline void _add_pair(double* hi, double* lo, double term, double term_lo,
+                           floating like) noexcept nogil:
+    cdef double err
+    if floating is float:
+        hi[0] += term
+    else:
+        hi[0] = vm_two_sum(hi[0], term, &err)
+        lo[0] += err + term_lo
 
-cdef inline wide_t _axis_expm1(wide_t d) noexcept nogil:
-    return w_expm1(d)
 
-cdef inline wide_t _axis_log1p(wide_t d) noexcept nogil:
-    return w_log1p(d)
+# e^(v - m) as hi + *lo, and *d = v - m (rounded).  float32: v - m is exact in
+# double and lo = 0.  float64: v - m = d + dl exactly and e^(d + dl) = e^d (1 + dl).
+cdef inline double _shifted_exp(floating v, floating m, double* d, double* lo) noexcept nogil:
+    cdef double dl, el, eh
+    if floating is float:
+        d[0] = <double>v - <double>m
+        lo[0] = 0
+        return vm_exp_d32(d[0])   # float32-grade polynomial: ~2^-37 relative
+    else:
+        d[0] = vm_two_sum(v, -m, &dl)
+        eh = vm_exp_dd(d[0], &el)
+        lo[0] = (el + eh * dl) if d[0] > -1400 else 0   # d = -inf: dl is NaN, e^d is 0
+        return eh
 
 
 # ---- forward ----------------------------------------------------------------------
@@ -65,173 +96,275 @@ cdef inline wide_t _axis_log1p(wide_t d) noexcept nogil:
 # added as is and poisons the slice; -inf entries give exp(-inf) = 0 exactly.
 # rest is summed in LANES partial sums (lane i % LANES), added up in lane order.
 
-cdef inline wide_t _rest_term(wide_t d, wide_t e) noexcept nogil:
+cdef inline double _rest_term(double d, double e) noexcept nogil:
     return e if d < 0 else (0 if d == 0 else d)
 
 
-cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
-                       wide_t* e_buf, wide_t like) noexcept nogil:
-    """One contiguous row; e_buf (n entries, or NULL) keeps the exponentials."""
-    cdef floating fsign = -1 if mode == MODE_SOFTMIN else 1
-    cdef wide_t sign = fsign
-    cdef floating lane_max[LANES]
-    cdef wide_t rest[LANES]
-    cdef wide_t ties[LANES]
-    cdef floating v, mf
-    cdef wide_t m, d, e, total, log_sum
-    cdef Py_ssize_t i, k, tail = n % LANES, nb = n - n % LANES
-    for k in range(LANES):
-        lane_max[k] = -INFINITY
-    for i in range(0, nb, 8):  # LANES
-        for k in range(LANES):
-            v = fsign * x[i + k]
-            lane_max[k] = v if v > lane_max[k] else lane_max[k]
-    for k in range(tail):
-        v = fsign * x[nb + k]
-        lane_max[k] = v if v > lane_max[k] else lane_max[k]
-    mf = lane_max[0]
+# The slice's total = rest + ties - 1 (>= 0) from its lane sums, into rest[0], low[0].
+cdef inline void _slice_total(double* rest, double* low, double* ties,
+                              floating like) noexcept nogil:
+    cdef Py_ssize_t k
     for k in range(1, LANES):
-        mf = lane_max[k] if lane_max[k] > mf else mf
-    m = mf
+        _add_pair(&rest[0], &low[0], rest[k], low[k], like)
+        ties[0] += ties[k]
+    _add_pair(&rest[0], &low[0], ties[0] - 1, 0, like)
+
+
+# One output of log_softmax: d - log_sum (both terms <= 0: no cancellation).
+cdef inline floating _log_softmax_out(floating v, floating m, double log_sum,
+                                      double log_sum_lo) noexcept nogil:
+    cdef double d, dl, r, re, c
+    if floating is float:
+        return <floating>((<double>v - <double>m) - log_sum)
+    else:
+        d = vm_two_sum(v, -m, &dl)
+        r = vm_two_sum(d, -log_sum, &re)
+        c = (re + dl) - log_sum_lo
+        return r + (c if c == c else 0)   # v = -inf: the correction is NaN, r is -inf
+
+
+# One output of softmax: e * (1/sum), from e = eh + el and 1/sum = rh + rl.
+cdef inline floating _softmax_out(double eh, double el, double rh, double rl,
+                                  floating like) noexcept nogil:
+    cdef double p, pe
+    if floating is float:
+        return <floating>(eh * rh)
+    else:
+        p = vm_two_prod(eh, rh, &pe)
+        return p + ((pe + eh * rl) + el * rh)
+
+
+# 1/(1 + total) as rh + *rl.
+cdef inline double _reciprocal_sum(double total, double total_lo, double* rl) noexcept nogil:
+    cdef double sl
+    cdef double sh = vm_two_sum(1.0, total, &sl)
+    return vm_dd_div(1.0, 0.0, sh, sl + total_lo, rl)
+
+
+# The exponentials of a slice are computed a chunk at a time into scratch by a
+# plain elementwise loop (which vectorises like the elementwise kernels), and
+# then added into the lane sums; softmax reuses them for its outputs when the
+# slice fits in one chunk, and recomputes them chunk by chunk otherwise.
+# An exponential of exactly 1 counts as a tie (its d is 0, or so close to 0
+# that e^d rounds to 1: the total is the same).
+
+cdef inline void _add_term(double* rest, double* low, double* ties, double e,
+                           double e_lo, floating like) noexcept nogil:
+    cdef double tie = 1 if e == 1 else 0
+    _add_pair(rest, low, e - tie, e_lo, like)
+    ties[0] += tie
+
+
+cdef inline void _exp_run(const floating* x, Py_ssize_t n, floating fsign, floating m,
+                          double* eh, double* el) noexcept nogil:
+    """eh[i] (+ el[i] for float64) = exp(fsign x[i] - m), i < n."""
+    cdef double d, lo
+    cdef Py_ssize_t i
+    for i in range(n):
+        eh[i] = _shifted_exp(fsign * x[i], m, &d, &lo)
+        if floating is double:
+            el[i] = lo
+
+
+cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
+                       double* scratch) noexcept nogil:
+    """One contiguous row; scratch holds 2 * CHUNK doubles."""
+    cdef floating fsign = -1 if mode == MODE_SOFTMIN else 1
+    cdef double rest[LANES]
+    cdef double low[LANES]
+    cdef double ties[LANES]
+    cdef floating m
+    cdef double log_sum, log_lo, rh, rl
+    cdef double* eh = scratch
+    cdef double* el = scratch + CHUNK
+    cdef Py_ssize_t i, k, chunk, c0, c
+    # the reductions along the row: csrc/lanes.h (the same lanes as the column loops)
+    if floating is float:
+        m = pyact_scaled_max_f(x, n, fsign)
+    else:
+        m = pyact_scaled_max_d(x, n, fsign)
     for k in range(LANES):
         rest[k] = 0
+        low[k] = 0
         ties[k] = 0
-    for i in range(0, nb, 8):  # LANES
-        for k in range(LANES):
-            d = sign * x[i + k] - m
-            e = _axis_exp(d)
-            if e_buf != NULL:
-                e_buf[i + k] = e
-            rest[k] += _rest_term(d, e)
-            ties[k] += d == 0
-    for k in range(tail):
-        d = sign * x[nb + k] - m
-        e = _axis_exp(d)
-        if e_buf != NULL:
-            e_buf[nb + k] = e
-        rest[k] += _rest_term(d, e)
-        ties[k] += d == 0
-    for k in range(1, LANES):
-        rest[0] += rest[k]
-        ties[0] += ties[k]
-    total = rest[0] + (ties[0] - 1)
-    if mode == MODE_LOG_SOFTMAX:
-        log_sum = _axis_log1p(total)
-        for i in range(n):
-            out[i] = <floating>(sign * x[i] - m - log_sum)
-    else:
-        total = 1 + total
-        if e_buf != NULL:
-            for i in range(n):
-                out[i] = <floating>(e_buf[i] / total)
+    for chunk in range((n + CHUNK - 1) // CHUNK):   # CHUNK is a multiple of LANES
+        c0 = chunk * CHUNK
+        c = min(<Py_ssize_t>CHUNK, n - c0)
+        _exp_run(x + c0, c, fsign, m, eh, el)
+        if floating is float:
+            pyact_add_exp_lanes(eh, c, rest, ties)
         else:
-            for i in range(n):
-                out[i] = <floating>(_axis_exp(sign * x[i] - m) / total)
+            pyact_add_exp_lanes_dd(eh, el, c, rest, low, ties)
+    _slice_total(rest, low, ties, m)
+    if mode == MODE_LOG_SOFTMAX:
+        log_sum = vm_log1p_pair(rest[0], low[0], &log_lo)
+        for i in range(n):
+            out[i] = _log_softmax_out(fsign * x[i], m, log_sum, log_lo)
+        return
+    rh = _reciprocal_sum(rest[0], low[0], &rl)
+    for chunk in range((n + CHUNK - 1) // CHUNK):
+        c0 = chunk * CHUNK
+        c = min(<Py_ssize_t>CHUNK, n - c0)
+        if n > CHUNK:
+            _exp_run(x + c0, c, fsign, m, eh, el)
+        for i in range(c):
+            out[c0 + i] = _softmax_out(eh[i], el[i] if floating is double else 0, rh, rl, m)
 
 
 cdef void _forward_cols(const floating* x, Py_ssize_t ldx, floating* out, Py_ssize_t ldo,
-                        Py_ssize_t n, Py_ssize_t w, int mode, wide_t* e_buf,
-                        wide_t like) noexcept nogil:
+                        Py_ssize_t n, Py_ssize_t w, int mode, double* scratch) noexcept nogil:
     """w <= COLS slices side by side: slice j is x[i * ldx + j], i < n (out likewise).
 
-    The same arithmetic as _forward_row, slice by slice; e_buf (n * COLS
-    entries, or NULL) keeps the exponentials."""
+    The same arithmetic as _forward_row, slice by slice; scratch holds 2 * CHUNK
+    doubles (CHUNK_ROWS rows of COLS)."""
     cdef floating fsign = -1 if mode == MODE_SOFTMIN else 1
-    cdef wide_t sign = fsign
-    cdef floating col_max[COLS]
-    cdef wide_t m[COLS]
-    cdef wide_t rest[LANES][COLS]
-    cdef wide_t ties[COLS]
-    cdef wide_t total[COLS]
+    cdef floating m[COLS]
+    cdef double rest[LANES][COLS]
+    cdef double low[LANES][COLS]
+    cdef double ties[COLS]
+    cdef double total[COLS]
+    cdef double total_lo[COLS]
     cdef floating v
-    cdef wide_t d, e
-    cdef Py_ssize_t i, j, k
+    cdef double d, lo
+    cdef double* eh = scratch
+    cdef double* el = scratch + CHUNK
+    cdef Py_ssize_t i, j, k, chunk, i0, c
     for j in range(w):
-        col_max[j] = -INFINITY
+        m[j] = -INFINITY
     for i in range(n):
         for j in range(w):
             v = fsign * x[i * ldx + j]
-            col_max[j] = v if v > col_max[j] else col_max[j]
-    for j in range(w):
-        m[j] = col_max[j]
-        ties[j] = 0
+            m[j] = v if v > m[j] else m[j]
     for k in range(LANES):
         for j in range(w):
             rest[k][j] = 0
-    k = 0
-    for i in range(n):
-        for j in range(w):
-            d = sign * x[i * ldx + j] - m[j]
-            e = _axis_exp(d)
-            if e_buf != NULL:
-                e_buf[i * COLS + j] = e
-            rest[k][j] += _rest_term(d, e)
-            ties[j] += d == 0
-        k = 0 if k == LANES - 1 else k + 1
+            low[k][j] = 0
+    for j in range(w):
+        ties[j] = 0
+    for chunk in range((n + CHUNK_ROWS - 1) // CHUNK_ROWS):   # a multiple of LANES
+        i0 = chunk * CHUNK_ROWS
+        c = min(<Py_ssize_t>CHUNK_ROWS, n - i0)
+        for i in range(c):
+            for j in range(w):
+                eh[i * COLS + j] = _shifted_exp(fsign * x[(i0 + i) * ldx + j], m[j], &d, &lo)
+                if floating is double:
+                    el[i * COLS + j] = lo
+        k = 0
+        for i in range(c):
+            for j in range(w):
+                _add_term(&rest[k][j], &low[k][j], &ties[j], eh[i * COLS + j],
+                          el[i * COLS + j] if floating is double else 0, m[0])
+            k = 0 if k == LANES - 1 else k + 1
+    # _slice_total, column by column (the same order of additions)
     for k in range(1, LANES):
         for j in range(w):
-            rest[0][j] += rest[k][j]
+            _add_pair(&rest[0][j], &low[0][j], rest[k][j], low[k][j], m[0])
     for j in range(w):
-        total[j] = rest[0][j] + (ties[j] - 1)
+        _add_pair(&rest[0][j], &low[0][j], ties[j] - 1, 0, m[0])
     if mode == MODE_LOG_SOFTMAX:
         for j in range(w):
-            total[j] = _axis_log1p(total[j])
+            total[j] = vm_log1p_pair(rest[0][j], low[0][j], &total_lo[j])
         for i in range(n):
             for j in range(w):
-                out[i * ldo + j] = <floating>(sign * x[i * ldx + j] - m[j] - total[j])
-    else:
-        for j in range(w):
-            total[j] = 1 + total[j]
-        if e_buf != NULL:
-            for i in range(n):
-                for j in range(w):
-                    out[i * ldo + j] = <floating>(e_buf[i * COLS + j] / total[j])
-        else:
-            for i in range(n):
-                for j in range(w):
-                    out[i * ldo + j] = <floating>(_axis_exp(sign * x[i * ldx + j] - m[j]) / total[j])
+                out[i * ldo + j] = _log_softmax_out(fsign * x[i * ldx + j], m[j], total[j],
+                                                    total_lo[j])
+        return
+    for j in range(w):
+        total[j] = _reciprocal_sum(rest[0][j], low[0][j], &total_lo[j])
+    for chunk in range((n + CHUNK_ROWS - 1) // CHUNK_ROWS):
+        i0 = chunk * CHUNK_ROWS
+        c = min(<Py_ssize_t>CHUNK_ROWS, n - i0)
+        for i in range(c):
+            for j in range(w):
+                if n > CHUNK_ROWS:
+                    eh[i * COLS + j] = _shifted_exp(fsign * x[(i0 + i) * ldx + j], m[j], &d, &lo)
+                    if floating is double:
+                        el[i * COLS + j] = lo
+                out[(i0 + i) * ldo + j] = _softmax_out(
+                    eh[i * COLS + j], el[i * COLS + j] if floating is double else 0,
+                    total[j], total_lo[j], m[0])
 
 
 # ---- vector-Jacobian products -----------------------------------------------------
 #
 # The softmax vjp y (g - sum(g y)) cancels where g_i is close to the dot product,
-# so the dot product is kept as an unevaluated sum hi + lo: exact products
-# (float32 products are exact in double; float64 factors are split in halves
-# whose products are exact in long double) added with Neumaier's compensation,
-# in LANES partial (hi, lo) pairs that are added up in lane order at the end.
+# so the dot product is kept as an unevaluated sum acc + low + low2: exact
+# products (float32 products are exact in double; float64 ones come from
+# two_prod) added with error-free sums, in LANES partial sums added up in lane
+# order.  float64 needs the third part: near a one-hot y the result is the
+# rounding-error part of the sum itself (~1e-23 against g ~ 1), which a plain
+# double low part would carry to ~1 ULP only.  float32 keeps low2 = 0.
 
-cdef inline void _add_compensated(wide_t* total, wide_t* low, wide_t term) noexcept nogil:
-    cdef wide_t t = total[0] + term
-    low[0] += ((total[0] - t) + term) if w_abs(total[0]) >= w_abs(term) else ((term - t) + total[0])
-    total[0] = t
-
-# Veltkamp split of a double into two halves of at most 27 significant bits;
-# beyond 2**996 the split would overflow, and the value is kept whole.
-cdef inline void _split(double a, double* high, double* low) noexcept nogil:
-    cdef double t = a * 134217729.0
-    cdef double h = t - (t - a)
-    cdef bint huge = fabs(a) > 6.696928794914171e+299
-    high[0] = a if huge else h
-    low[0] = 0 if huge else a - h
-
-cdef inline void _add_product(wide_t* total, wide_t* low, double a, double b) noexcept nogil:
-    cdef double a1, a2, b1, b2
-    if wide_t is double:  # float32 factors: the product is exact in double
-        _add_compensated(total, low, a * b)
+cdef inline void _add_gy(double* acc, double* low, double* low2, floating g,
+                         floating y) noexcept nogil:
+    cdef double p, pe, err, e1, e2
+    if floating is float:
+        p = <double>g * <double>y
+        acc[0] = vm_two_sum(acc[0], p, &err)
+        low[0] += err
     else:
-        _split(a, &a1, &a2)
-        _split(b, &b1, &b2)
-        _add_compensated(total, low, <wide_t>a1 * b1)
-        _add_compensated(total, low, <wide_t>a1 * b2)
-        _add_compensated(total, low, <wide_t>a2 * b1)
-        _add_compensated(total, low, <wide_t>a2 * b2)
+        p = vm_two_prod(g, y, &pe)
+        acc[0] = vm_two_sum(acc[0], p, &err)
+        low[0] = vm_two_sum(low[0], err, &e1)
+        low[0] = vm_two_sum(low[0], pe, &e2)
+        low2[0] += e1 + e2
 
 
-# Rounding error of the long double product p = a * b, exactly (Dekker's
-# product with Veltkamp halves of 32 bits; libm's fmal is a slow software
-# routine on x87).  The factors here are |e| <= 1 and a sum of float64 values,
-# far from long double's overflow and underflow.
+cdef inline void _add_g(double* acc, double* low, floating g) noexcept nogil:
+    cdef double err
+    acc[0] = vm_two_sum(acc[0], g, &err)
+    low[0] += err
+
+
+# (acc, low, low2)[0] += (acc, low, low2)[k]: combining two lanes.
+cdef inline void _add_lane(double* acc, double* low, double* low2, double acc_k, double low_k,
+                           double low2_k, floating like) noexcept nogil:
+    cdef double err, e1, e2
+    acc[0] = vm_two_sum(acc[0], acc_k, &err)
+    if floating is float:
+        low[0] += err + low_k
+    else:
+        low[0] = vm_two_sum(low[0], err, &e1)
+        low[0] = vm_two_sum(low[0], low_k, &e2)
+        low2[0] += (e1 + e2) + low2_k
+
+
+cdef inline double _log_softmax_vjp_terms(double g, double y, double acc, double low,
+                                          double* size) noexcept nogil:
+    """g - exp(y) (acc + low) in pairs, rounded once, and in *size the magnitude
+    of the terms that cancel in it (the result's error is ~2^-60 of that).
+    For a dominant class (exp(y) > 1/2) exp(y) = 1 + expm1(y): g - sum(g) is
+    then exact and the rounding of the small expm1(y) hardly matters; elsewhere
+    exp(y) <= 1/2 is used directly."""
+    cdef double tl, th, bh, bl, p, pe, r, re
+    cdef int use_m1 = y > MINUS_LN2
+    th = vm_exp_or_expm1_dd(y, use_m1, 1, &tl)   # fine: ~2^-60 relative
+    bh = vm_two_sum(g, -acc if use_m1 else 0.0, &bl)
+    bl -= low if use_m1 else 0.0
+    p = vm_two_prod(th, acc, &pe)
+    r = vm_two_sum(bh, -p, &re)
+    size[0] = fabs(bh) + fabs(p)
+    return r + (((re + bl) - pe) - (th * low + tl * acc))
+
+
+# One softmax/softmin vjp element from the slice's acc + low + low2 = sum(g y),
+# evaluated in pairs and rounded once.
+cdef inline floating _softmax_vjp_element(floating g, floating y, double acc, double low,
+                                          double low2, double sign) noexcept nogil:
+    cdef double t, tl, p, pe
+    t = vm_two_sum(g, -acc, &tl)
+    tl = (tl - low) - low2
+    if floating is float:
+        return <floating>(sign * y * (t + tl))
+    p = vm_two_prod(y, t, &pe)
+    return <floating>(sign * (p + (pe + y * tl)))
+
+
 cdef inline long double _product_error(long double a, long double b, long double p) noexcept nogil:
+    """Rounding error of the long double product p = a * b, exactly (Dekker's
+    product with Veltkamp halves of 32 bits; libm's fmal is a slow software
+    routine on x87).  Here |a| <= 1-ish and b is a sum of float64 values, far
+    from long double's overflow and underflow."""
     cdef long double c = 4294967297.0  # 2**32 + 1
     cdef long double t = c * a
     cdef long double a1 = t - (t - a)
@@ -242,91 +375,164 @@ cdef inline long double _product_error(long double a, long double b, long double
     return ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2
 
 
-# g - e * s with the product's rounding error taken back (log_softmax's vjp
-# cancels where one class dominates); float32 data has the spare bits of double.
-cdef inline wide_t _minus_product(wide_t g, wide_t e, wide_t s) noexcept nogil:
-    cdef wide_t p = e * s
-    if wide_t is double:
-        return g - p
+cdef inline double _log_softmax_vjp_wide(double g, double y, double acc, double low) noexcept nogil:
+    cdef long double t, base, p
+    if y > MINUS_LN2:
+        t = expm1l(<long double>y)
+        base = (<long double>g - acc) - low
     else:
-        return (g - p) - _product_error(e, s, p)
-
-
-# One vjp element from the slice's (acc, low) = sum(g y) (softmax, softmin) or
-# sum(g) (log_softmax).
-cdef inline floating _vjp_element(floating g, floating y, wide_t acc, wide_t low, int mode,
-                                  wide_t sign) noexcept nogil:
-    cdef wide_t t, base
-    if mode != MODE_LOG_SOFTMAX:
-        return <floating>(sign * y * ((g - acc) - low))
-    # For a dominant class (exp(y) > 1/2) write exp(y) = 1 + expm1(y): g - sum(g)
-    # is then exact and the rounding of the small expm1(y) hardly matters;
-    # elsewhere exp(y) <= 1/2 is used directly.
-    if y > <floating>-0.6931471805599453:
-        t = _axis_expm1(<wide_t>y)
-        base = (g - acc) - low
-    else:
-        t = _axis_exp(<wide_t>y)
+        t = expl(<long double>y)
         base = g
-    return <floating>(_minus_product(base, t, acc) - t * low)
+    p = t * acc
+    return <double>(((base - p) - _product_error(t, acc, p)) - t * low)
+
+
+cdef enum:
+    VJP_CHUNK = 256   # float64 log_softmax vjp results held on the stack at a time
+
+
+cdef inline bint _vjp_needs_wide(double r, double size, double y) noexcept nogil:
+    # cancellation by more than 4 bits (~0.1 ULP of error left), or y > 0 (not a
+    # log-probability: exp(y) may be huge)
+    return (size > 16 * fabs(r)) | (y > 0)
+
+
+cdef void _log_softmax_vjp_f64(const double* grad, const double* y, double* out,
+                               Py_ssize_t n, Py_ssize_t stride, double acc,
+                               double low) noexcept nogil:
+    """One float64 log_softmax slice (element i at i * stride), a chunk at a
+    time: results and the size of their cancelling terms into stack buffers (out
+    may be grad or y), then stored, or computed in long double where needed."""
+    cdef double r[VJP_CHUNK]
+    cdef double size[VJP_CHUNK]
+    cdef Py_ssize_t i, j, chunk, i0, c, wide
+    for chunk in range((n + VJP_CHUNK - 1) // VJP_CHUNK):
+        i0 = chunk * VJP_CHUNK
+        c = min(<Py_ssize_t>VJP_CHUNK, n - i0)
+        wide = 0
+        for i in range(c):
+            j = (i0 + i) * stride
+            r[i] = _log_softmax_vjp_terms(grad[j], y[j], acc, low, &size[i])
+            wide += _vjp_needs_wide(r[i], size[i], y[j])
+        if wide == 0:
+            for i in range(c):
+                out[(i0 + i) * stride] = r[i]
+            continue
+        for i in range(c):
+            j = (i0 + i) * stride
+            out[j] = (_log_softmax_vjp_wide(grad[j], y[j], acc, low)
+                      if _vjp_needs_wide(r[i], size[i], y[j]) else r[i])
+
+
+cdef void _log_softmax_vjp_f64_cols(const double* grad, const double* y, double* out,
+                                    Py_ssize_t ld, Py_ssize_t n, Py_ssize_t w,
+                                    const double* acc, const double* low) noexcept nogil:
+    """_log_softmax_vjp_f64 for w <= COLS slices side by side (slice j at
+    i * ld + j, its sums acc[j] + low[j]), vectorised across the slices."""
+    cdef double r[VJP_CHUNK]
+    cdef double size[VJP_CHUNK]
+    cdef Py_ssize_t i, j, chunk, i0, c, wide, rows = VJP_CHUNK // COLS
+    for chunk in range((n + rows - 1) // rows):
+        i0 = chunk * rows
+        c = min(rows, n - i0)
+        wide = 0
+        for i in range(c):
+            for j in range(w):
+                r[i * COLS + j] = _log_softmax_vjp_terms(
+                    grad[(i0 + i) * ld + j], y[(i0 + i) * ld + j], acc[j], low[j],
+                    &size[i * COLS + j])
+                wide += _vjp_needs_wide(r[i * COLS + j], size[i * COLS + j],
+                                        y[(i0 + i) * ld + j])
+        if wide == 0:
+            for i in range(c):
+                for j in range(w):
+                    out[(i0 + i) * ld + j] = r[i * COLS + j]
+            continue
+        for i in range(c):
+            for j in range(w):
+                out[(i0 + i) * ld + j] = (
+                    _log_softmax_vjp_wide(grad[(i0 + i) * ld + j], y[(i0 + i) * ld + j],
+                                          acc[j], low[j])
+                    if _vjp_needs_wide(r[i * COLS + j], size[i * COLS + j], y[(i0 + i) * ld + j])
+                    else r[i * COLS + j])
 
 
 cdef void _backward_row(const floating* grad, const floating* y, floating* out, Py_ssize_t n,
-                        int mode, wide_t like) noexcept nogil:
-    cdef wide_t sign = -1 if mode == MODE_SOFTMIN else 1
-    cdef wide_t acc[LANES]
-    cdef wide_t low[LANES]
+                        int mode) noexcept nogil:
+    cdef double sign = -1 if mode == MODE_SOFTMIN else 1
+    cdef double acc[LANES]
+    cdef double low[LANES]
+    cdef double low2[LANES]
+    cdef double size
     cdef Py_ssize_t i, k, tail = n % LANES, nb = n - n % LANES
     for k in range(LANES):
         acc[k] = 0
         low[k] = 0
+        low2[k] = 0
     if mode == MODE_LOG_SOFTMAX:
         for i in range(0, nb, 8):  # LANES
             for k in range(LANES):
-                _add_compensated(&acc[k], &low[k], <wide_t>grad[i + k])
+                _add_g(&acc[k], &low[k], grad[i + k])
         for k in range(tail):
-            _add_compensated(&acc[k], &low[k], <wide_t>grad[nb + k])
+            _add_g(&acc[k], &low[k], grad[nb + k])
     else:
         for i in range(0, nb, 8):  # LANES
             for k in range(LANES):
-                _add_product(&acc[k], &low[k], grad[i + k], y[i + k])
+                _add_gy(&acc[k], &low[k], &low2[k], grad[i + k], y[i + k])
         for k in range(tail):
-            _add_product(&acc[k], &low[k], grad[nb + k], y[nb + k])
+            _add_gy(&acc[k], &low[k], &low2[k], grad[nb + k], y[nb + k])
     for k in range(1, LANES):
-        _add_compensated(&acc[0], &low[0], acc[k])
-        low[0] += low[k]
-    for i in range(n):
-        out[i] = _vjp_element(grad[i], y[i], acc[0], low[0], mode, sign)
+        _add_lane(&acc[0], &low[0], &low2[0], acc[k], low[k], low2[k], grad[0])
+    # separate loops per mode: each vectorises on its own
+    if mode != MODE_LOG_SOFTMAX:
+        for i in range(n):
+            out[i] = _softmax_vjp_element(grad[i], y[i], acc[0], low[0], low2[0], sign)
+    elif floating is double:
+        _log_softmax_vjp_f64(grad, y, out, n, 1, acc[0], low[0])
+    else:
+        for i in range(n):
+            out[i] = <floating>_log_softmax_vjp_terms(grad[i], y[i], acc[0], low[0], &size)
 
 
 cdef void _backward_cols(const floating* grad, const floating* y, floating* out, Py_ssize_t ld,
-                         Py_ssize_t n, Py_ssize_t w, int mode, wide_t like) noexcept nogil:
+                         Py_ssize_t n, Py_ssize_t w, int mode) noexcept nogil:
     """w <= COLS slices side by side: slice j is grad[i * ld + j], i < n (y, out likewise)."""
-    cdef wide_t sign = -1 if mode == MODE_SOFTMIN else 1
-    cdef wide_t acc[LANES][COLS]
-    cdef wide_t low[LANES][COLS]
+    cdef double sign = -1 if mode == MODE_SOFTMIN else 1
+    cdef double acc[LANES][COLS]
+    cdef double low[LANES][COLS]
+    cdef double low2[LANES][COLS]
+    cdef double size
     cdef Py_ssize_t i, j, k
     for k in range(LANES):
         for j in range(w):
             acc[k][j] = 0
             low[k][j] = 0
+            low2[k][j] = 0
     k = 0
     for i in range(n):
         if mode == MODE_LOG_SOFTMAX:
             for j in range(w):
-                _add_compensated(&acc[k][j], &low[k][j], <wide_t>grad[i * ld + j])
+                _add_g(&acc[k][j], &low[k][j], grad[i * ld + j])
         else:
             for j in range(w):
-                _add_product(&acc[k][j], &low[k][j], grad[i * ld + j], y[i * ld + j])
+                _add_gy(&acc[k][j], &low[k][j], &low2[k][j], grad[i * ld + j], y[i * ld + j])
         k = 0 if k == LANES - 1 else k + 1
     for k in range(1, LANES):
         for j in range(w):
-            _add_compensated(&acc[0][j], &low[0][j], acc[k][j])
-            low[0][j] += low[k][j]
-    for i in range(n):
-        for j in range(w):
-            out[i * ld + j] = _vjp_element(grad[i * ld + j], y[i * ld + j], acc[0][j],
-                                           low[0][j], mode, sign)
+            _add_lane(&acc[0][j], &low[0][j], &low2[0][j], acc[k][j], low[k][j], low2[k][j],
+                      grad[0])
+    if mode != MODE_LOG_SOFTMAX:
+        for i in range(n):
+            for j in range(w):
+                out[i * ld + j] = _softmax_vjp_element(grad[i * ld + j], y[i * ld + j],
+                                                       acc[0][j], low[0][j], low2[0][j], sign)
+    elif floating is double:
+        _log_softmax_vjp_f64_cols(grad, y, out, ld, n, w, acc[0], low[0])
+    else:
+        for i in range(n):
+            for j in range(w):
+                out[i * ld + j] = <floating>_log_softmax_vjp_terms(
+                    grad[i * ld + j], y[i * ld + j], acc[0][j], low[0][j], &size)
 
 
 # ---- drivers over (outer, n, inner) buffers -------------------------------------------
@@ -342,19 +548,14 @@ cdef inline Py_ssize_t _n_tasks(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner
 
 
 cdef void _forward_tasks(const floating* x, floating* out, Py_ssize_t outer, Py_ssize_t n,
-                         Py_ssize_t inner, int mode, Py_ssize_t t0, Py_ssize_t t1,
-                         wide_t like) noexcept nogil:
+                         Py_ssize_t inner, int mode, Py_ssize_t t0,
+                         Py_ssize_t t1) noexcept nogil:
     cdef Py_ssize_t t, r0, w, i, j, o, c0, blocks
-    cdef wide_t* e_buf = NULL
+    cdef double scratch[2 * CHUNK]   # 64 KiB of exponentials, on this thread's stack
     cdef floating tile_x[SHORT_ROW * COLS]
     cdef floating tile_o[SHORT_ROW * COLS]
-    cdef size_t want
     if t1 <= t0:
         return
-    if mode != MODE_LOG_SOFTMAX:   # log_softmax needs no exponential twice
-        want = n if (inner == 1 and n > SHORT_ROW) else n * COLS
-        if want * sizeof(wide_t) <= SCRATCH_BYTES:
-            e_buf = <wide_t*>malloc(want * sizeof(wide_t))   # NULL: recompute
     if inner == 1 and n <= SHORT_ROW:
         for t in range(t0, t1):
             r0 = t * COLS
@@ -362,13 +563,13 @@ cdef void _forward_tasks(const floating* x, floating* out, Py_ssize_t outer, Py_
             for j in range(w):
                 for i in range(n):
                     tile_x[i * COLS + j] = x[(r0 + j) * n + i]
-            _forward_cols(tile_x, COLS, tile_o, COLS, n, w, mode, e_buf, like)
+            _forward_cols(tile_x, COLS, tile_o, COLS, n, w, mode, scratch)
             for j in range(w):
                 for i in range(n):
                     out[(r0 + j) * n + i] = tile_o[i * COLS + j]
     elif inner == 1:
         for t in range(t0, t1):
-            _forward_row(x + t * n, out + t * n, n, mode, e_buf, like)
+            _forward_row(x + t * n, out + t * n, n, mode, scratch)
     else:
         blocks = (inner + COLS - 1) // COLS
         for t in range(t0, t1):
@@ -376,13 +577,12 @@ cdef void _forward_tasks(const floating* x, floating* out, Py_ssize_t outer, Py_
             c0 = (t % blocks) * COLS
             w = COLS if inner - c0 > COLS else inner - c0
             _forward_cols(x + o * n * inner + c0, inner, out + o * n * inner + c0, inner,
-                          n, w, mode, e_buf, like)
-    free(e_buf)
+                          n, w, mode, scratch)
 
 
 cdef void _backward_tasks(const floating* grad, const floating* y, floating* out,
                           Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner, int mode,
-                          Py_ssize_t t0, Py_ssize_t t1, wide_t like) noexcept nogil:
+                          Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
     cdef Py_ssize_t t, r0, w, i, j, o, c0, blocks, base
     cdef floating tile_g[SHORT_ROW * COLS]
     cdef floating tile_y[SHORT_ROW * COLS]
@@ -395,13 +595,13 @@ cdef void _backward_tasks(const floating* grad, const floating* y, floating* out
                 for i in range(n):
                     tile_g[i * COLS + j] = grad[(r0 + j) * n + i]
                     tile_y[i * COLS + j] = y[(r0 + j) * n + i]
-            _backward_cols(tile_g, tile_y, tile_o, COLS, n, w, mode, like)
+            _backward_cols(tile_g, tile_y, tile_o, COLS, n, w, mode)
             for j in range(w):
                 for i in range(n):
                     out[(r0 + j) * n + i] = tile_o[i * COLS + j]
     elif inner == 1:
         for t in range(t0, t1):
-            _backward_row(grad + t * n, y + t * n, out + t * n, n, mode, like)
+            _backward_row(grad + t * n, y + t * n, out + t * n, n, mode)
     else:
         blocks = (inner + COLS - 1) // COLS
         for t in range(t0, t1):
@@ -409,7 +609,7 @@ cdef void _backward_tasks(const floating* grad, const floating* y, floating* out
             c0 = (t % blocks) * COLS
             base = o * n * inner + c0
             w = COLS if inner - c0 > COLS else inner - c0
-            _backward_cols(grad + base, y + base, out + base, inner, n, w, mode, like)
+            _backward_cols(grad + base, y + base, out + base, inner, n, w, mode)
 
 
 cdef inline Py_ssize_t _same_shape(tuple shapes) except -1:
@@ -431,11 +631,7 @@ cdef void _softmax_forward_c(const floating* x, floating* out, Py_ssize_t outer,
     for t in prange(threads, num_threads=threads, schedule="static",
                     use_threads_if=threads > 1):
         t0 = min(t * chunk, tasks)
-        if floating is float:
-            _forward_tasks(x, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks), <double>0)
-        else:
-            _forward_tasks(x, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks),
-                           <long double>0)
+        _forward_tasks(x, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks))
 
 
 cdef void _softmax_backward_c(const floating* grad, const floating* y, floating* out,
@@ -450,12 +646,7 @@ cdef void _softmax_backward_c(const floating* grad, const floating* y, floating*
     for t in prange(threads, num_threads=threads, schedule="static",
                     use_threads_if=threads > 1):
         t0 = min(t * chunk, tasks)
-        if floating is float:
-            _backward_tasks(grad, y, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks),
-                            <double>0)
-        else:
-            _backward_tasks(grad, y, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks),
-                            <long double>0)
+        _backward_tasks(grad, y, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks))
 
 
 def softmax_rows(const floating[:, :, ::1] x, floating[:, :, ::1] out, int mode):

@@ -29,16 +29,12 @@
    (the float32 kernels built on them: <= 0.5 + 2^-9 ULP, see python -m pyact check).
    Polynomial coefficients: csrc/vmath_coeffs.h, fitted by tools/fit_vmath.py.
 
-   Inlining: _kernels.c is one large translation unit, and with GCC 12's default
+   Inlining: _kernels.c is one large translation unit, and under GCC's default
    growth limits (large-function-growth, inline-unit-growth) some of these helpers,
    or the Cython wrappers around them, stay out of line in some loops, which then
-   call them per element and do not vectorise; which loops suffer shifts with every
-   change (sigmoid float32 9.2 ns/element, silu float64 5-35 ns depending on the
-   build).  Forcing always_inline here only moves the problem to the wrappers.
-   Built with --param=large-function-growth=1000 --param=inline-unit-growth=1000
-   (x86-64-v4, -ffp-contract=off) every out-of-line copy disappears: sigmoid f32
-   1.37, tanh f32 1.76, sigmoid f64 3.06, gelu f64 18.3, softplus f32 2.71 ns.
-   That is a build flag for the dispatch build to decide.
+   call them per element and do not vectorise (sigmoid float32 9.2 ns/element
+   instead of 1.4).  Forcing always_inline here only moves the problem to the
+   wrappers; setup.py raises the two limits instead (INLINE_GROWTH).
 */
 #ifndef PYACT_VMATH_H
 #define PYACT_VMATH_H
@@ -127,7 +123,8 @@ static inline double vm_dd_div(double nh, double nl, double dh, double dl, doubl
    step that uses it); NaN passes through and gives NaN hi.  s1, s2 are powers
    of two that are both normal for every k in [-2020, 1024], so that
    (v * s1) * s2 rounds only once, also into the subnormal range. */
-static inline void vm_exp_parts(double x, double *hi, double *lo, double *s1, double *s2)
+static inline void vm_exp_parts_impl(double x, double *hi, double *lo, double *s1, double *s2,
+                                     int fine)
 {
     x = vm_clamp(x, -1400.0, 710.0);
     double t = x * VM_INV_LN2 + VM_MAGIC;
@@ -142,16 +139,29 @@ static inline void vm_exp_parts(double x, double *hi, double *lo, double *s1, do
     double rl = kd * -VM_LN2_LO;
     double r = rh + rl;
     double rerr = (rh - r) + rl;
-    double g = VM_EXPD_10;
-    g = g * r + VM_EXPD_9; g = g * r + VM_EXPD_8; g = g * r + VM_EXPD_7;
-    g = g * r + VM_EXPD_6; g = g * r + VM_EXPD_5; g = g * r + VM_EXPD_4;
-    g = g * r + VM_EXPD_3; g = g * r + VM_EXPD_2; g = g * r + VM_EXPD_1;
-    g = g * r + VM_EXPD_0;
-    double p = (r * r) * g + (rerr + rerr * r);
+    double g1 = VM_EXPD_10;
+    g1 = g1 * r + VM_EXPD_9; g1 = g1 * r + VM_EXPD_8; g1 = g1 * r + VM_EXPD_7;
+    g1 = g1 * r + VM_EXPD_6; g1 = g1 * r + VM_EXPD_5; g1 = g1 * r + VM_EXPD_4;
+    g1 = g1 * r + VM_EXPD_3; g1 = g1 * r + VM_EXPD_2; g1 = g1 * r + VM_EXPD_1;
     double e1;
     double a = vm_fast_two_sum(1.0, r, &e1);
-    double b = e1 + p;
-    *hi = vm_fast_two_sum(a, b, lo);
+    if (!fine) {
+        double p = (r * r) * (g1 * r + VM_EXPD_0) + (rerr + rerr * r);
+        double b = e1 + p;
+        *hi = vm_fast_two_sum(a, b, lo);
+    } else {
+        /* r^2/2 exactly (VM_EXPD_0 = 1/2), only r^3 g1 (<= 0.007) rounded */
+        double r2l, es;
+        double r2h = vm_two_prod(r, r, &r2l);
+        double pl = 0.5 * r2l + (r2h * r) * g1 + (rerr + rerr * r);
+        double s = vm_two_sum(a, 0.5 * r2h, &es);
+        *hi = vm_fast_two_sum(s, (es + e1) + pl, lo);
+    }
+}
+
+static inline void vm_exp_parts(double x, double *hi, double *lo, double *s1, double *s2)
+{
+    vm_exp_parts_impl(x, hi, lo, s1, s2, 0);
 }
 
 /* e^x, gradual underflow, overflow to +inf, NaN kept.  0.51 ULP. */
@@ -179,18 +189,26 @@ static inline double vm_exp_dd(double x, double *lo)
     return (hi * s1) * s2;
 }
 
-/* e^x - 1 as hi + *lo, relative accuracy ~2^-60 also for tiny |x|. */
-static inline double vm_expm1_dd(double x, double *lo)
+/* e^x - 1 (minus_one) or e^x (otherwise) as hi + *lo from one range
+   reduction (fine: see vm_exp_parts_impl); e^x - 1 keeps its relative accuracy
+   also for tiny |x|.
+   (lo of e^x meaningful where the result is normal.) */
+static inline double vm_exp_or_expm1_dd(double x, int minus_one, int fine, double *lo)
 {
     double hi, l, s1, s2, e;
-    vm_exp_parts(x, &hi, &l, &s1, &s2);
+    vm_exp_parts_impl(x, &hi, &l, &s1, &s2, fine);
     double h = (hi * s1) * s2, hl = (l * s1) * s2;
-    double s = vm_two_sum(h, -1.0, &e);
+    double s = vm_two_sum(h, minus_one ? -1.0 : 0.0, &e);
     e += hl;
     int big = h > 0x1p1000;   /* large x: e^x - 1 = e^x, and h - 1 may be inf - 1 */
     double r = vm_fast_two_sum(s, e, lo);
-    *lo = big ? 0.0 : *lo;
+    *lo = big ? (minus_one ? 0.0 : hl) : *lo;
     return big ? h : r;
+}
+
+static inline double vm_expm1_dd(double x, double *lo)
+{
+    return vm_exp_or_expm1_dd(x, 1, 0, lo);
 }
 
 static inline double vm_expm1(double x)
@@ -225,6 +243,27 @@ static inline double vm_log1p_01_dd(double u, double *lo)
     double r = vm_two_sum(c, w, &e);
     e += tail + cl;
     return vm_fast_two_sum(r, e, lo);
+}
+
+/* log(1 + (h + l)) for h + l >= 0, |l| <= ulp(h) (or NaN) as hi + *lo.
+   Below h = 1 log1p_01(h) + l / (1 + h); above, with 1 + h + l = u + ul and
+   u = 2^k f, f in [1, 2): k ln2 + log1p_01(f - 1) + ul / u (f - 1 exact). */
+static inline double vm_log1p_pair(double h, double l, double *lo)
+{
+    double ul, e, rl;
+    double u = vm_two_sum(1.0, h, &ul);
+    ul += l;
+    int small = h < 1.0;
+    uint64_t bits = vm_bits(u);
+    double k = (double)((int64_t)((bits >> 52) & 0x7ff) - 1023);
+    double f = vm_double((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    double w = small ? h : f - 1.0;
+    double kd = small ? 0.0 : k;
+    double corr = (small ? l / (1.0 + h) : ul / u) + (h - h);   /* h - h: NaN stays NaN */
+    double r = vm_log1p_01_dd(w, &rl);
+    double s = vm_two_sum(kd * VM_LN2_HI, r, &e);   /* kd * VM_LN2_HI is exact */
+    e += (rl + kd * VM_LN2_LO) + corr;
+    return vm_fast_two_sum(s, e, lo);
 }
 
 /* log(1 + e^x) = max(x, 0) + log1p(e^-|x|), no overflow.  0.55 ULP. */

@@ -308,3 +308,39 @@ def test_vjp_near_one_hot_needs_more_than_double_double(act, n):
     for arr, gg, axis in ((x, g, 1), (np.ascontiguousarray(x.T), np.ascontiguousarray(g.T), 0)):
         y = fwd(act)(arr, axis=axis)
         check_backward(act, gg, y, axis, bwd(act)(gg, y=y, axis=axis))
+
+
+@pytest.mark.parametrize("shape, axis", [((3, 40), -1), ((37, 5), -1), ((5, 24), 0),
+                                         ((2, 5000), -1)],
+                         ids=["long-rows", "short-rows", "strided-axis", "chunked-row"])
+def test_log_softmax_vjp_deep_cancellation_elementwise(shape, axis):
+    # g_k = exp(y_k) * sum(g) (1 + 2^-7) for some k: g_k - exp(y_k) sum(g) cancels
+    # by 7 bits, past what exp from double pairs (~2^-60) keeps within 1 ULP, so
+    # the kernel takes its long double path (2^-64) there; every element must be
+    # within 1 ULP of its own exact value, also when out is grad or y (the second
+    # pass must not read results).  (Much deeper cancellation exceeds long double
+    # too: the bound of the vjp is relative to the slice's largest result.)
+    act = next(a for a in AXIS if a.name == "log_softmax")
+    rng = np.random.default_rng(77)
+    x = rng.normal(0.0, 2.0, shape)
+    y = fwd(act)(x, axis=axis)
+    g = np.moveaxis(rng.normal(0.0, 1.0, shape), axis, -1).copy()
+    p = np.exp(np.moveaxis(y, axis, -1).astype(np.longdouble))
+    # g_k = c p_k S for k in (0, 3), S = sum(g): S = rest / (1 - c (p_0 + p_3))
+    c = 1 + 2.0**-7
+    rest = g.astype(np.longdouble).sum(axis=-1) - g[..., 0] - g[..., 3]
+    total = rest / (1 - c * (p[..., 0] + p[..., 3]))
+    for k in (0, 3):
+        g[..., k] = (c * p[..., k] * total).astype(np.float64)
+    g = np.ascontiguousarray(np.moveaxis(g, -1, axis))
+    exact = act.reference_derivative(wide(g), wide(y), axis=axis)
+    plain = bwd(act)(g, y=y, axis=axis)
+    err = ref.ulp_error(plain, exact, np.float64)
+    assert float(np.max(err)) <= act.max_ulp
+    cancelled = np.abs(exact) < 2.0**-5 * np.abs(g)
+    assert cancelled.sum() >= 2 * g.size // shape[axis]   # the case is really there
+    for target in ("grad", "y"):
+        gi, yi = g.copy(), y.copy()
+        into = gi if target == "grad" else yi
+        assert bwd(act)(gi, y=yi, axis=axis, out=into) is into
+        assert_same_bits(into, plain, f"out={target}")
