@@ -29,6 +29,9 @@ cdef extern from *:
     """
     int pyact_omp_max_threads() noexcept nogil
 
+cdef extern from "atomic_int.h":
+    int pyact_atomic_load_int(const int* p) noexcept nogil
+
 from pyact._runtime import _THREAD_LIMIT
 cdef const int* _thread_limit = <const int*>PyCapsule_GetPointer(
     _THREAD_LIMIT, "pyact._runtime.thread_limit")
@@ -42,7 +45,8 @@ cdef const int* _thread_limit = <const int*>PyCapsule_GetPointer(
 # vectorised versions of those.  On a machine whose cores are busy with other
 # processes, a thread may wait a scheduler quantum (~10 ms) to run its block:
 # PYACT_NUM_THREADS=1 or set_num_threads(1) avoids that.  Module globals rather
-# than constants so that tests can force the parallel path on small arrays.
+# than constants so that tests can force the parallel path on small arrays
+# (_parallel_tuning, a test hook, not meant to be called while kernels run).
 cdef Py_ssize_t _MIN_PER_THREAD_CHEAP = 1 << 16
 cdef Py_ssize_t _MIN_PER_THREAD_WIDE = 1 << 12
 cdef Py_ssize_t _GRAIN = 64
@@ -51,7 +55,7 @@ cdef Py_ssize_t _GRAIN = 64
 cdef inline int _threads_for(Py_ssize_t n, Py_ssize_t min_per_thread) noexcept nogil:
     """Threads for a loop of n elements, each worth min_per_thread at least."""
     cdef int t = pyact_omp_max_threads()
-    cdef int limit = _thread_limit[0]
+    cdef int limit = pyact_atomic_load_int(_thread_limit)
     if 0 < limit < t:
         t = limit
     if min_per_thread < 1:

@@ -5,7 +5,9 @@ Compiled for the baseline instruction set, so it always imports: pyact._dispatch
 asks it which ISA levels this CPU can run before importing any kernel module.
 The thread limit set by pyact.set_num_threads lives here, in one C int that every
 kernel module reads through a capsule (csrc/parallel.pxi), so that all of them,
-whichever ISA level, see one setting.
+whichever ISA level, see one setting.  It is read and written atomically
+(csrc/atomic_int.h): it is the one piece of mutable state the compiled modules
+share between threads.
 """
 from cpython.pycapsule cimport PyCapsule_New
 
@@ -89,6 +91,10 @@ cdef extern from *:
     int pyact_cpu_v3() noexcept nogil
     int pyact_cpu_v4() noexcept nogil
 
+cdef extern from "atomic_int.h":
+    int pyact_atomic_load_int(const int* p) noexcept nogil
+    void pyact_atomic_store_int(int* p, int value) noexcept nogil
+
 # The kernel modules read (never write) the limit through this pointer.
 _THREAD_LIMIT = PyCapsule_New(&pyact_thread_limit, "pyact._runtime.thread_limit", NULL)
 
@@ -139,9 +145,8 @@ def num_procs():
 
 
 def thread_limit():
-    return pyact_thread_limit
+    return pyact_atomic_load_int(&pyact_thread_limit)
 
 
 def set_thread_limit(int n):
-    global pyact_thread_limit
-    pyact_thread_limit = n
+    pyact_atomic_store_int(&pyact_thread_limit, n)

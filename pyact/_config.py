@@ -1,19 +1,36 @@
-"""Version and build configuration, for bug reports and `python -m pyact`."""
+"""Version, build and runtime configuration, for bug reports and `python -m pyact`."""
 import platform
 import sys
 
 import numpy as np
 
-from . import _dispatch, _threads
+from . import _dispatch, _runtime, _threads
 from ._version import __version__
+
+# The _OPENMP macro is the date of the specification the compiler implements.
+_OPENMP_RELEASES = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0",
+                    201511: "4.5", 201811: "5.0", 202011: "5.1", 202111: "5.2",
+                    202411: "6.0"}
+
+
+def _openmp_version() -> str:
+    date = _runtime.openmp_version()
+    if not date:
+        return "none (serial kernels)"
+    return f"{_OPENMP_RELEASES.get(date, 'unknown')} ({date})"
 
 
 def config() -> dict:
     """Version, build and runtime configuration of pyact as a dict.
 
-    "isa" is the instruction-set level of the kernels in use (PYACT_ISA forces
-    one), "isa_available" the levels built that this CPU can run, and
-    "num_threads" the most threads a kernel call uses (pyact.set_num_threads).
+    Build: "compiler" (its --version line), "cflags" (the flags the build took
+    from Python and $CFLAGS), "compile_args" (pyact's own) and "isa_flags" (those
+    of the ISA level in use); "cython" and "numpy_build" are the versions the
+    extension was built with, "numpy" the one imported now.  Runtime: "isa" is the
+    instruction-set level of the kernels in use (PYACT_ISA forces one),
+    "isa_available" the levels built that this CPU can run, "openmp" whether the
+    kernels are threaded and "num_threads" the most threads a kernel call uses
+    (pyact.set_num_threads).
     """
     build = _dispatch.kernels.BUILD_INFO
     return {
@@ -24,11 +41,13 @@ def config() -> dict:
         "numpy_build": build["numpy_build"],
         "cython": build["cython"],
         "compiler": build["compiler"],
+        "cflags": build["cflags"],
         "compile_args": build["compile_args"],
         "isa": _dispatch.ISA,
         "isa_flags": build.get("isa_flags", ""),
         "isa_available": list(_dispatch.available_levels()),
         "openmp": _threads.openmp(),
+        "openmp_version": _openmp_version(),
         "num_threads": _threads.get_num_threads(),
     }
 

@@ -56,8 +56,24 @@ def _out_of_place(name: str, first: str, before: str, after: str) -> list:
     ]
 
 
+# The names the header declares, first in __all__ (as in pyact/__init__.py).
+HEADER_NAMES = ["__version__", "REGISTRY", "config", "show_config", "get_num_threads",
+                "set_num_threads"]
+
+
+def _dunder_all(lines: list) -> str:
+    """__all__ of the stub: the header's names, then every function defined."""
+    names = list(HEADER_NAMES)
+    for line in lines:
+        if line.startswith("def "):
+            name = line[4:line.index("(")]
+            if name not in names:
+                names.append(name)
+    return "__all__ = [\n" + "".join(f'    "{n}",\n' for n in names) + "]\n"
+
+
 def stubs() -> str:
-    lines = [HEADER]
+    lines = []
     for act in ELEMENTWISE:
         n, p = act.name, _params(act)
         lines += _out_of_place(n, "x", "", p)
@@ -72,7 +88,8 @@ def stubs() -> str:
         lines.append(f"def {n}_(x: _InPlace, *, axis: int = -1) -> _InPlace: ...")
         lines += _out_of_place(n + "_backward", "grad", ", y: npt.ArrayLike, axis: int = -1", "")
         lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    return (HEADER + "\n" + _dunder_all(lines) + "\n"
+            + "\n".join(lines).rstrip() + "\n")
 
 
 def write_stubs(path: str) -> bool:
