@@ -176,11 +176,24 @@ def _pick_shape(shapes, size, axis_shape):
     return min(shapes, key=lambda s: abs(math.log(math.prod(s)) - target))
 
 
+def _registry_order(ops) -> list:
+    """ops in the order of pyact's registry (as `pyact bench` lists them); names it
+    does not know (another version's) after those, in their own order."""
+    try:
+        from pyact._bench import cases
+        known = [case.label for case in cases()]
+    except ImportError:  # pyact not importable here: keep the source's order
+        known = []
+    rank = {op: i for i, op in enumerate(known)}
+    ops = list(ops)
+    return sorted(ops, key=lambda op: (rank.get(op, len(rank)), ops.index(op)))
+
+
 def speedups(timings, forms=None, size=100_000, axis_shape=(1000, 1000)) -> list:
-    """One Speedup per (op, dtype, form) with a pyact timing, at one shape each;
-    ops keep the order of the source (the registry's), forms the order asked."""
+    """One Speedup per (op, dtype, form) with a pyact timing, at one shape each,
+    ordered by form (as asked), dtype and activation (registry order)."""
     table = {(t.op, t.dtype, t.shape, t.form, t.impl): t.ns for t in timings}
-    ops = list(dict.fromkeys(t.op for t in timings))
+    ops = _registry_order(dict.fromkeys(t.op for t in timings))
     dtypes = sorted({t.dtype for t in timings})
     forms = list(forms) if forms else list(dict.fromkeys(t.form for t in timings))
     out = []

@@ -98,6 +98,16 @@ def test_pyact_bench_json(bench_json):
     assert {r.form for r in ps.speedups(measured.timings)} == {"forward", "backward"}
 
 
+def test_rows_in_registry_order():
+    # asv lists the softmax-family benchmarks first (alphabetical classes); the
+    # chart and table keep pyact's registry order, unknown names last
+    timings = [ps.Timing(op, "float32", (10,), "forward", impl, 1.0)
+               for op in ("softmax", "zz_custom", "gelu(approximate=tanh)", "relu", "gelu")
+               for impl in ("pyact", "numpy")]
+    assert [r.op for r in ps.speedups(timings, size=10)] == [
+        "relu", "gelu", "gelu(approximate=tanh)", "softmax", "zz_custom"]
+
+
 def test_markdown_table(bench_json):
     rows = ps.speedups(ps.load(bench_json).timings, ["forward", "backward"])
     lines = ps.markdown_table(rows).splitlines()
