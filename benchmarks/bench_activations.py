@@ -11,8 +11,8 @@ Parameterised over activation × dtype × size (or shape) × implementation:
 * ``torch``: ``torch.nn.functional`` / ``torch.ops.aten`` on ``torch.from_numpy``
   views of the same arrays; skipped (``NotImplementedError`` in setup) when
   PyTorch is not installed or has no kernel for the form.  PyTorch has no
-  derivative kernels (only backward passes), so ``Derivative`` has no torch
-  column.
+  derivative kernels (only backward passes) and no in-place softmax, so
+  ``Derivative`` and ``AxisInPlace`` have no torch column.
 
 The cases, arrays and calls are the ones `python -m pyact bench` times
 (``pyact._bench``), so the dashboard and the command line measure the same
@@ -120,8 +120,8 @@ def _prepare(form, label, dtype, shape, implementation):
             fn, restore = _fastest_numpy(case, form, arrays)
         else:
             fn, restore = _torch_call(case, form, arrays)
-        _PREPARED[key] = (fn, restore)
-    return _PREPARED[key]
+        _PREPARED[key] = (fn, restore, arrays)
+    return _PREPARED[key][:2]
 
 
 class _Timed:
@@ -195,11 +195,12 @@ class AxisOutOfPlace(_Timed):
 
 
 class AxisInPlace(_Timed):
-    """softmax_ / log_softmax_ / softmin_(x, axis=-1); x restored before every call."""
+    """softmax_ / log_softmax_ / softmin_(x, axis=-1); x restored before every call
+    (PyTorch has no in-place softmax)."""
 
     form = "inplace"
     number = 1
-    params = (AXIS, DTYPES, AXIS_SHAPES, IMPLEMENTATIONS)
+    params = (AXIS, DTYPES, AXIS_SHAPES, ["pyact", "numpy"])
     param_names = AXIS_NAMES
 
     def time_inplace(self, *params):
