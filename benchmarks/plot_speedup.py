@@ -303,7 +303,7 @@ def plot(rows, output, about=""):
     ops = list(dict.fromkeys(r.op for r in rows))
     with_torch = any(r.vs_torch for r in rows)
     values = [v for r in rows for v in (r.vs_numpy, r.vs_torch) if v]
-    lo = min(0.5, min(values) / 1.6) if values else 0.5
+    lo = min(0.5, min(values) / 4) if values else 0.5  # room for the labels
     hi = max(2.0, max(values) * 2.2) if values else 2.0
 
     fig, axes = plt.subplots(len(forms), len(dtypes), squeeze=False, sharex=True,
