@@ -70,7 +70,8 @@ def _run_bench(names, dtypes, sizes, repeat, forms=("forward",), compare=(), thr
         print(line)
     if json_path:
         from . import _config
-        meta = {"config": _config.config(), "threads": threads, "repeat": repeat,
+        meta = {"config": _config.config(), "machine": _bench.machine(),
+                "threads": threads, "repeat": repeat,
                 "min_time": min_time, "notes": notes,
                 "torch": torch.__version__ if torch is not None else None}
         _bench.write_json(json_path, rows, meta)

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -506,6 +508,30 @@ def summary_lines(rows, with_torch: bool) -> list:
                      f"cases; minimum {_ratio_text(worst[key])}x ({_case_text(worst)}); "
                      f"maximum {_ratio_text(best[key])}x ({_case_text(best)})")
     return lines
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name ("model name" in /proc/cpuinfo on Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Processor", "uarch") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine() -> dict:
+    """What a timing table needs to say about where it was measured."""
+    system = f"{platform.system()} {platform.release()}"
+    try:  # the distribution, where there is one (Python >= 3.10, Linux)
+        system = f"{platform.freedesktop_os_release()['PRETTY_NAME']}, {system}"
+    except (AttributeError, OSError, KeyError):
+        pass
+    return {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "os": system,
+            "python": platform.python_version()}
 
 
 def write_json(path, rows, meta) -> None:
