@@ -18,6 +18,11 @@ OpenMP.  Large buffers are split across threads with cython.parallel.prange;
 the build compiles and links with -fopenmp when the compiler accepts it and
 builds serial loops otherwise (or when PYACT_BUILD_OPENMP=0).
 
+Sanitizers.  PYACT_SANITIZE=address,undefined (any -fsanitize= list the
+compiler takes) builds every extension with those sanitizers, at -O1 -g with
+frame pointers, undefined behaviour fatal: a debugging build for running the
+test suite under AddressSanitizer/UBSan (README, "Development"), never for use.
+
 The extensions build in parallel, PYACT_BUILD_JOBS at a time (default: the
 number of CPUs).  Metadata lives in pyproject.toml.
 """
@@ -164,6 +169,22 @@ int main(void) {
 """
 
 
+def sanitizer_flags():
+    """(compile flags, link flags) for PYACT_SANITIZE, or empty lists."""
+    wanted = os.environ.get("PYACT_SANITIZE", "").replace(" ", "").strip(",")
+    if not wanted:
+        return [], []
+    link = [f"-fsanitize={wanted}"]
+    # -O1 -g after -O3: line numbers and frames that match the source; the
+    # floating-point flags (-ffp-contract=off, ...) stay as they are.
+    compile_ = link + ["-fno-omit-frame-pointer", "-O1", "-g"]
+    if "undefined" in wanted.split(","):
+        compile_.append("-fno-sanitize-recover=undefined")  # a report is a failure
+    if not _compiles(compile_, link=True):
+        sys.exit(f"PYACT_SANITIZE={wanted}: the compiler cannot build with {' '.join(compile_)}")
+    return compile_, link
+
+
 def openmp_flags():
     """(compile flags, link flags) for OpenMP, or empty lists for a serial build."""
     if os.environ.get("PYACT_BUILD_OPENMP", "1").strip() in ("0", "no", "false", "off"):
@@ -228,6 +249,8 @@ def remove_stale_modules(levels):
 ISA = isa_flags()
 remove_stale_modules(ISA)
 OMP_COMPILE, OMP_LINK = openmp_flags()
+SANITIZE_COMPILE, SANITIZE_LINK = sanitizer_flags()
+EXTRA_COMPILE_ARGS += SANITIZE_COMPILE
 BUILD_INFO = {
     "compiler": (sysconfig.get_config_var("CC") or "msvc").split()[0],
     "compile_args": " ".join(EXTRA_COMPILE_ARGS + OMP_COMPILE),
@@ -245,7 +268,7 @@ extensions = [
         include_dirs=["csrc", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=EXTRA_COMPILE_ARGS + flags + OMP_COMPILE,
-        extra_link_args=OMP_LINK,
+        extra_link_args=OMP_LINK + SANITIZE_LINK,
     )
     for level, flags in reversed(ISA.items())
 ] + [
@@ -253,7 +276,7 @@ extensions = [
         "pyact._runtime",
         ["csrc/runtime.pyx"],
         extra_compile_args=EXTRA_COMPILE_ARGS + ISA["baseline"] + OMP_COMPILE,
-        extra_link_args=OMP_LINK,
+        extra_link_args=OMP_LINK + SANITIZE_LINK,
     )
 ]
 
