@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import pyact
-from pyact import _api
+from pyact import _api, _dispatch
 from pyact._registry import AXIS, ELEMENTWISE
 
 SLOW = _api._build()  # the Python implementations (no compiled fast paths)
@@ -320,3 +320,36 @@ def test_kernels_only_see_aligned_contiguous_native_buffers(monkeypatch, dtype):
                     np.testing.assert_array_equal(v, expected)
                 SLOW[act.name + "_backward"](make(), y=make(), axis=axis)
     assert checker.calls > 4 * len(layouts) * len(ELEMENTWISE)
+
+
+@pytest.mark.parametrize("level", _dispatch.available_levels())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extreme_parameters_on_every_level(level, dtype, monkeypatch):
+    """Parameters at the edges of their rules, on the kernels of every ISA level
+    (found by tools/fuzz.py): the special values keep their limits."""
+    from conftest import assert_ulp, exact_backward, exact_derivative, exact_forward
+    monkeypatch.setattr(_api, "_kernels", _dispatch.load(level))
+    # leaky_relu with a zero slope: the limit at -inf is 0, not 0 * inf = NaN
+    x = np.array([-np.inf, -2.0, np.nan, 3.0, np.inf], dtype)
+    want = np.array([0.0, 0.0, np.nan, 3.0, np.inf], dtype)
+    np.testing.assert_array_equal(SLOW["leaky_relu"](x, negative_slope=0.0), want)
+    y = x.copy()
+    SLOW["leaky_relu_"](y, negative_slope=0.0)
+    np.testing.assert_array_equal(y, want)
+    # celu with alpha < 0 grows like e^(x/alpha) for x -> -inf: results beyond the
+    # float range are infinities, not NaN; a huge alpha keeps finite results
+    act = pyact.REGISTRY["celu"]
+    info = np.finfo(dtype)
+    x = np.array([-np.inf, -info.max, -1e30, -44.94, -44.0, -40.0, -5.0, -1e-30, -0.0, 2.0,
+                  np.nan], dtype)
+    grad = np.linspace(0.5, 2.0, x.size).astype(dtype)
+    for alpha in (-0.0625, -1.0, -1e-30, float(info.max) / 2, float(info.max)):
+        params = {"alpha": alpha}
+        label = f"[{level}] celu alpha={alpha}"
+        assert_ulp(SLOW["celu"](x, **params), exact_forward(act, params, x), dtype,
+                   act.ulp_bound("forward"), x, label)
+        assert_ulp(SLOW["celu_derivative"](x, **params), exact_derivative(act, params, x),
+                   dtype, act.ulp_bound("derivative"), x, label + " derivative")
+        assert_ulp(SLOW["celu_backward"](grad, x=x, **params),
+                   exact_backward(act, params, grad, x), dtype, act.ulp_bound("backward"),
+                   x, label + " backward")
