@@ -353,3 +353,22 @@ def test_extreme_parameters_on_every_level(level, dtype, monkeypatch):
         assert_ulp(SLOW["celu_backward"](grad, x=x, **params),
                    exact_backward(act, params, grad, x), dtype, act.ulp_bound("backward"),
                    x, label + " backward")
+
+
+def test_fuzz_harness_runs_clean():
+    """A short run of tools/fuzz.py (the long runs are for development, see README)."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "fuzz.py"
+    spec = importlib.util.spec_from_file_location("pyact_fuzz", path)
+    fuzz = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fuzz  # for its dataclasses
+    try:
+        spec.loader.exec_module(fuzz)
+        names = fuzz.public_names()
+        assert len(names) == 4 * len(ELEMENTWISE) + 3 * len(AXIS)
+        stats = fuzz.run(names, examples=120, seed=2024, batch=60, verbose=False)
+    finally:
+        del sys.modules[spec.name]
+    assert stats["examples"] >= 120
+    assert stats["ok"] > 30 and stats["raised TypeError"] > 10  # both kinds of call happen
