@@ -22,6 +22,11 @@ Debug information.  The modules are built with -g0 (Python's CFLAGS usually
 carry -g, which makes each kernels module about 13 MB instead of 2.5 MB; the
 code is the same either way).  PYACT_BUILD_DEBUG=1 keeps it.
 
+Sanitizers.  PYACT_SANITIZE=address,undefined (any -fsanitize= list the
+compiler takes) builds every extension with those sanitizers, at -O1 -g with
+frame pointers, undefined behaviour fatal: a debugging build for running the
+test suite under AddressSanitizer/UBSan (README, "Development"), never for use.
+
 Templates are expanded and Cython runs only when extensions are built
 (build_ext), not for an sdist or for metadata.  The extensions build in
 parallel, PYACT_BUILD_JOBS at a time (default: the number of CPUs).  Metadata
@@ -209,6 +214,22 @@ int main(void) {
 """
 
 
+def sanitizer_flags():
+    """(compile flags, link flags) for PYACT_SANITIZE, or empty lists."""
+    wanted = os.environ.get("PYACT_SANITIZE", "").replace(" ", "").strip(",")
+    if not wanted:
+        return [], []
+    link = [f"-fsanitize={wanted}"]
+    # -O1 -g after -O3: line numbers and frames that match the source; the
+    # floating-point flags (-ffp-contract=off, ...) stay as they are.
+    compile_ = link + ["-fno-omit-frame-pointer", "-O1", "-g"]
+    if "undefined" in wanted.split(","):
+        compile_.append("-fno-sanitize-recover=undefined")  # a report is a failure
+    if not _compiles(compile_, link=True):
+        sys.exit(f"PYACT_SANITIZE={wanted}: the compiler cannot build with {' '.join(compile_)}")
+    return compile_, link
+
+
 def openmp_flags():
     """(compile flags, link flags) for OpenMP, or empty lists for a serial build."""
     if os.environ.get("PYACT_BUILD_OPENMP", "1").strip() in ("0", "no", "false", "off"):
@@ -278,6 +299,8 @@ ISA = isa_flags()
 if UNIX and _compiles(INLINE_GROWTH):
     EXTRA_COMPILE_ARGS += INLINE_GROWTH
 OMP_COMPILE, OMP_LINK = openmp_flags()
+SANITIZE_COMPILE, SANITIZE_LINK = sanitizer_flags()
+EXTRA_COMPILE_ARGS += SANITIZE_COMPILE
 
 # Largest first, so that parallel workers finish together.
 extensions = [
@@ -287,7 +310,7 @@ extensions = [
         include_dirs=["csrc", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=EXTRA_COMPILE_ARGS + flags + OMP_COMPILE,
-        extra_link_args=OMP_LINK,
+        extra_link_args=OMP_LINK + SANITIZE_LINK,
     )
     for level, flags in reversed(ISA.items())
 ] + [
@@ -296,7 +319,7 @@ extensions = [
         ["csrc/runtime.pyx"],
         include_dirs=["csrc"],
         extra_compile_args=EXTRA_COMPILE_ARGS + ISA["baseline"] + OMP_COMPILE,
-        extra_link_args=OMP_LINK,
+        extra_link_args=OMP_LINK + SANITIZE_LINK,
     )
 ]
 

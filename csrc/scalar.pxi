@@ -23,6 +23,7 @@
 # (exp, expm1, log1p, tanh, fabs are also used by axis.pxi)
 from libc.math cimport (exp, expm1, log1p, tanh, fabs, expl, expm1l, log1pl, tanhl,
                         sqrt, sqrtl, fabsl, fmal)
+from libc.float cimport DBL_MAX
 from cython cimport floating
 
 cdef extern from "vmath.h" nogil:
@@ -493,18 +494,25 @@ cdef inline double _celu_arg(double x, double alpha, double *dz) noexcept nogil:
     dz[0] = d if vm_abs(z) < 800 else 0.0
     return z
 
+# With alpha < 0, x / alpha grows without bound: where e^(x/alpha) overflows,
+# the result is the infinity p (or h) itself, which the correction terms
+# (inf - inf) would turn into NaN.  Where |x / alpha| < 2^-60 (a huge alpha),
+# alpha expm1(x / alpha) = x (1 + x / (2 alpha) + ...) rounds to x, while
+# x / alpha itself may underflow.
 cdef inline double celu_f64(double x, double alpha) noexcept nogil:
     cdef double dz, lo, err
     cdef double z = _celu_arg(x, alpha, &dz)
     cdef double h = vm_expm1_dd(z, &lo)
     cdef double p = vm_two_prod(alpha, h, &err)
-    return x if x > 0 else p + (err + alpha * (lo + (1 + h) * dz))
+    cdef double r = p + (err + alpha * (lo + (1 + h) * dz))
+    cdef bint linear = (x > 0) | (vm_abs(z) < 8.673617379884035e-19)  # 2^-60
+    return x if linear else (r if vm_abs(p) <= DBL_MAX else p)
 
 cdef inline double celu_df64(double x, double alpha) noexcept nogil:
     cdef double dz, lo
     cdef double z = _celu_arg(x, alpha, &dz)
     cdef double h = vm_exp_dd(z, &lo)
-    return 1 if x > 0 else h + (lo + h * dz)
+    return 1 if x > 0 else (h + (lo + h * dz) if h <= DBL_MAX else h)
 
 cdef inline double celu_dfy64(double y, double alpha) noexcept nogil:
     return celu_dfy(y, alpha)
@@ -647,8 +655,11 @@ cdef inline floating relu6_dfy(floating y) noexcept nogil:
     return hardtanh_df(y, <floating>0, <floating>6)
 
 
+# A zero slope at x = -inf gives the limit 0 (as -0.0, like every other x < 0),
+# not 0 * inf = NaN.
 cdef inline floating leaky_relu_f(floating x, floating negative_slope) noexcept nogil:
-    return x if x > 0 else x * negative_slope
+    cdef floating r = x * negative_slope
+    return x if x > 0 else (r if r == r or x != x else <floating>-0.0)
 
 cdef inline floating leaky_relu_df(floating x, floating negative_slope) noexcept nogil:
     return keep_nan(x, <floating>1 if x > 0 else negative_slope)

@@ -97,11 +97,19 @@ static inline double vm_two_prod(double a, double b, double *err)
 #ifdef __FMA__
     *err = __builtin_fma(a, b, -p);
 #else
+    /* Veltkamp's split (split * a) overflows for |a| > 2^996 although a * b
+       may not: such an operand is split scaled by 2^-54 and the error scaled
+       back, both exactly (as on the FMA levels; celu with a negative alpha
+       was NaN here for results near the double range). */
     const double split = 134217729.0; /* 2^27 + 1 */
-    double ca = split * a, cb = split * b;
-    double ah = ca - (ca - a), bh = cb - (cb - b);
-    double al = a - ah, bl = b - bh;
-    *err = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+    int big_a = vm_abs(a) > 0x1p995, big_b = vm_abs(b) > 0x1p995;
+    double as = big_a ? a * 0x1p-54 : a, bs = big_b ? b * 0x1p-54 : b;
+    double ps = as * bs;
+    double ca = split * as, cb = split * bs;
+    double ah = ca - (ca - as), bh = cb - (cb - bs);
+    double al = as - ah, bl = bs - bh;
+    double e = ((ah * bh - ps) + ah * bl + al * bh) + al * bl;
+    *err = e * (big_a ? 0x1p54 : 1.0) * (big_b ? 0x1p54 : 1.0);
 #endif
     return p;
 }

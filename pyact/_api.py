@@ -120,6 +120,16 @@ def _data_address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
+def _kernel_copy(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """a as a C-contiguous, aligned, native array of dtype, copied if it is not one.
+
+    (np.ascontiguousarray alone returns an unaligned contiguous array as it is;
+    the kernels' float*/double* loads would then be misaligned.)
+    """
+    c = np.ascontiguousarray(a, dtype=dtype)
+    return c if c.flags.aligned else c.copy()
+
+
 def _apply(kernel, inputs, out: np.ndarray, dtype: np.dtype, params, *, rows: bool = False):
     """Run `kernel(*flat_inputs, flat_out, *params)` so that out = f(inputs).
 
@@ -135,7 +145,7 @@ def _apply(kernel, inputs, out: np.ndarray, dtype: np.dtype, params, *, rows: bo
     if order is None:
         # Strided, byte-swapped, unaligned or mixed layouts: compute on contiguous
         # copies, then write the view (only its elements change).
-        flat_in = [_flatten(np.ascontiguousarray(a, dtype=dtype), "C", rows) for a in inputs]
+        flat_in = [_flatten(_kernel_copy(a, dtype), "C", rows) for a in inputs]
         result = np.empty(out.shape, dtype=dtype)
         kernel(*flat_in, _flatten(result, "C", rows), *params)
         np.copyto(out, result, casting="unsafe")
@@ -278,7 +288,7 @@ def _axis_apply(kernel, inputs, out: np.ndarray, dtype: np.dtype, axis: int, mod
     flat_in = []
     for a in inputs:
         if not _is_kernel_ready(a, dtype, "C"):
-            flat = np.ascontiguousarray(a, dtype=dtype).reshape(shape3)
+            flat = _kernel_copy(a, dtype).reshape(shape3)
         else:
             flat = a.reshape(shape3)
             # Reading and writing the same elements in step is safe; any other

@@ -378,6 +378,9 @@ def _real(fname: str, p: Param, v: Any) -> float:
         raise TypeError(f"{fname}(): {p.name} must be a real number, got {type(v).__name__}")
     try:
         f = float(v)
+    except OverflowError:  # a real number (an int, a Fraction) beyond the float range
+        raise ValueError(f"{fname}(): {p.name} must be finite, got a number too large "
+                         "for a float") from None
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{fname}(): {p.name} must be a real number, got {v!r}") from exc
     if not math.isfinite(f):

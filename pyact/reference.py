@@ -131,21 +131,35 @@ def ulp_error(result, exact, dtype) -> np.ndarray:
     r = np.asarray(result)
     e = np.asarray(exact)
     wide = np.longdouble if np.longdouble in (r.dtype.type, e.dtype.type) else np.float64
-    r, e = np.broadcast_arrays(r.astype(wide), e.astype(wide))
+    r, e = np.broadcast_arrays(r.astype(wide, copy=False), e.astype(wide, copy=False))
     p = fi.nmant + 1
     with np.errstate(all="ignore"):
-        _, k = np.frexp(np.abs(e))              # |e| in [2**(k-1), 2**k)
-        k = np.where(e == 0, fi.minexp + 1, k)
-        k = np.clip(k, fi.minexp + 1, fi.maxexp)  # subnormal spacing / spacing at max
-        ulp = np.ldexp(np.ones_like(e), k - p)
-        err = np.abs(r - e) / ulp
-        rnan, enan = np.isnan(r), np.isnan(e)
-        err = np.where(rnan | enan, np.where(rnan & enan, 0.0, np.inf), err)
-        rinf = np.isinf(r)
-        e_rounded = e.astype(dt).astype(wide)   # an overflowing exact rounds to +-inf
-        inf_ok = rinf & (e_rounded == r)
-        err = np.where(rinf | np.isinf(e), np.where(inf_ok, 0.0, np.inf), err)
-    return np.asarray(err, dtype=np.float64)
+        if wide is np.float64 and dt.itemsize < 8:
+            # The hot path of the exhaustive float32 sweeps: the exponent k of
+            # frexp (|e| in [2**(k-1), 2**k)) read from the bits, clipped as
+            # below, and 1/ulp = 2**(p-k) built from its bits (a double for
+            # float32 and float16 results; not for float64's 2**1074).
+            biased = np.array(e.view(np.uint64) >> np.uint64(52), dtype=np.int64)
+            biased &= 0x7FF                      # k + 1022 for normal doubles
+            np.clip(biased, fi.minexp + 1 + 1022, fi.maxexp + 1022, out=biased)
+            inv_ulp = np.array((p + 2 * 1022 + 1 - biased) << 52).view(np.float64)
+            err = np.abs(r - e) * inv_ulp
+        else:
+            _, k = np.frexp(np.abs(e))              # |e| in [2**(k-1), 2**k)
+            k = np.where(e == 0, fi.minexp + 1, k)
+            k = np.clip(k, fi.minexp + 1, fi.maxexp)  # subnormal spacing / spacing at max
+            ulp = np.ldexp(np.ones_like(e), k - p)
+            err = np.abs(r - e) / ulp
+        special = ~(np.isfinite(r) & np.isfinite(e))
+        if special.any():
+            rs, es = r[special], e[special]
+            rnan, enan = np.isnan(rs), np.isnan(es)
+            # an infinite result is right only if the exact value rounds to it in dtype
+            inf_ok = np.isinf(rs) & (es.astype(dt).astype(wide) == rs)
+            err = np.array(err, dtype=np.float64)
+            err[special] = np.where(rnan | enan, np.where(rnan & enan, 0.0, np.inf),
+                                    np.where(inf_ok, 0.0, np.inf))
+        return np.asarray(err, dtype=np.float64)   # a huge long double error is inf
 
 
 def _as_eval(a) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import pyact
-from pyact import _api
+from pyact import _api, _dispatch
 from pyact._registry import AXIS, ELEMENTWISE
 
 SLOW = _api._build()  # the Python implementations (no compiled fast paths)
@@ -126,6 +126,8 @@ def test_no_leaks_on_success_and_error_paths():
     ro = x.copy()
     ro.flags.writeable = False
     bad_out = np.empty(63)
+    x16 = x.astype(np.float16)
+    ints = np.arange(64)
 
     def calls():
         for act in ELEMENTWISE:
@@ -145,6 +147,18 @@ def test_no_leaks_on_success_and_error_paths():
         for act in AXIS:
             y = getattr(pyact, act.name)(x.reshape(8, 8), axis=0)
             getattr(pyact, act.name + "_backward")(g.reshape(8, 8), y=y, axis=0)
+            getattr(pyact, act.name)(x16.reshape(8, 8), axis=1)   # float16: through float32
+            for call in (lambda: getattr(pyact, act.name)(x.reshape(8, 8), axis=2),
+                         lambda: getattr(pyact, act.name + "_")(ro.reshape(8, 8)),
+                         lambda: getattr(pyact, act.name + "_backward")(g, y=x[:-1])):
+                try:
+                    call()
+                except (TypeError, ValueError):
+                    pass
+        for n in ("gelu", "softplus"):   # conversions: float16, integers, lists
+            getattr(pyact, n)(x16)
+            getattr(pyact, n + "_backward")(ints, x=x16)
+            getattr(pyact, n)(x.tolist())
 
     refcounts = [sys.getrefcount(a) for a in (x, g, o, ro, bad_out)]
     for _ in range(50):  # warm up caches and allocator pools
@@ -218,3 +232,143 @@ def test_more_than_2_pow_31_elements():
     y = pyact.hardtanh(x[-2**20:])
     assert y[-1] == 0.0 and y[-2] == 1.0
     del x
+
+
+@pytest.mark.parametrize("value", [10**400, -10**400, 2**1024])
+@pytest.mark.parametrize("name", [a.name for a in ELEMENTWISE if a.real_params])
+def test_parameter_too_large_for_a_float_is_a_value_error(name, value):
+    """float(10**400) raises OverflowError; pyact reports it as a bad value."""
+    act = pyact.REGISTRY[name]
+    x = np.linspace(-3, 3, 8)
+    keep = x.copy()
+    for p in act.real_params:
+        params = {**act.example_params(), p.name: value}
+        for call in (lambda: getattr(pyact, name)(x, **params),
+                     lambda: getattr(pyact, name + "_")(x, **params),
+                     lambda: getattr(pyact, name + "_derivative")(x, **params),
+                     lambda: getattr(pyact, name + "_backward")(x, x=x, **params),
+                     lambda: SLOW[name](x, **params)):
+            with pytest.raises(ValueError, match=p.name):
+                call()
+    np.testing.assert_array_equal(x, keep)
+
+
+class _LayoutChecker:
+    """Stands in for the kernel module: every array a kernel is given must be
+    C-contiguous, aligned and in native byte order (the kernels read float* and
+    double* directly; a misaligned load is undefined behaviour in C, which
+    UBSan reports and which a vectorising compiler may turn into a fault)."""
+
+    def __init__(self, module):
+        self._module = module
+        self.calls = 0
+
+    def __getattr__(self, name):
+        target = getattr(self._module, name)
+        if not callable(target):
+            return target
+
+        def checked(*args):
+            for a in args:
+                if isinstance(a, np.ndarray):
+                    assert a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative, (
+                        name, a.dtype, a.strides, a.flags.aligned)
+            self.calls += 1
+            return target(*args)
+        return checked
+
+
+def _unaligned(a):
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    u = raw[1:].view(a.dtype).reshape(a.shape)
+    u[...] = a
+    assert not u.flags.aligned or a.size == 0
+    return u
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_only_see_aligned_contiguous_native_buffers(monkeypatch, dtype):
+    checker = _LayoutChecker(_api._kernels)
+    monkeypatch.setattr(_api, "_kernels", checker)
+    base = np.linspace(-4, 4, 24).astype(dtype).reshape(4, 6)
+    layouts = {
+        "unaligned": lambda: _unaligned(base),
+        "unaligned F": lambda: _unaligned(base.T.copy()).T,
+        "byte-swapped unaligned": lambda: _unaligned(base.astype(base.dtype.newbyteorder())),
+        "strided": lambda: np.repeat(base, 2, axis=1)[:, ::2],
+    }
+    for layout, make in layouts.items():
+        for act in ELEMENTWISE:
+            n, p = act.name, act.example_params()
+            expected = SLOW[n](base, **p)
+            np.testing.assert_array_equal(SLOW[n](make(), **p), expected, err_msg=layout)
+            v = make()
+            if v.dtype.isnative:
+                SLOW[n + "_"](v, **p)
+                np.testing.assert_array_equal(v, expected, err_msg=layout)
+            SLOW[n + "_derivative"](make(), out=make() if v.dtype.isnative else None, **p)
+            SLOW[n + "_backward"](make(), x=make(), **p)
+            if act.backward_y and (act.y_rule is None or act.y_rule(p) is None):
+                SLOW[n + "_backward"](make(), y=make(), **p)
+        for act in AXIS:
+            for axis in (0, 1):
+                expected = SLOW[act.name](base, axis=axis)
+                np.testing.assert_array_equal(SLOW[act.name](make(), axis=axis), expected)
+                v = make()
+                if v.dtype.isnative:
+                    SLOW[act.name + "_"](v, axis=axis)
+                    np.testing.assert_array_equal(v, expected)
+                SLOW[act.name + "_backward"](make(), y=make(), axis=axis)
+    assert checker.calls > 4 * len(layouts) * len(ELEMENTWISE)
+
+
+@pytest.mark.parametrize("level", _dispatch.available_levels())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_extreme_parameters_on_every_level(level, dtype, monkeypatch):
+    """Parameters at the edges of their rules, on the kernels of every ISA level
+    (found by tools/fuzz.py): the special values keep their limits."""
+    from conftest import assert_ulp, exact_backward, exact_derivative, exact_forward
+    monkeypatch.setattr(_api, "_kernels", _dispatch.load(level))
+    # leaky_relu with a zero slope: the limit at -inf is 0, not 0 * inf = NaN
+    x = np.array([-np.inf, -2.0, np.nan, 3.0, np.inf], dtype)
+    want = np.array([0.0, 0.0, np.nan, 3.0, np.inf], dtype)
+    np.testing.assert_array_equal(SLOW["leaky_relu"](x, negative_slope=0.0), want)
+    y = x.copy()
+    SLOW["leaky_relu_"](y, negative_slope=0.0)
+    np.testing.assert_array_equal(y, want)
+    # celu with alpha < 0 grows like e^(x/alpha) for x -> -inf: results beyond the
+    # float range are infinities, not NaN; a huge alpha keeps finite results
+    act = pyact.REGISTRY["celu"]
+    info = np.finfo(dtype)
+    x = np.array([-np.inf, -info.max, -1e30, -44.94, -44.0, -40.0, -5.0, -1e-30, -0.0, 2.0,
+                  np.nan], dtype)
+    grad = np.linspace(0.5, 2.0, x.size).astype(dtype)
+    for alpha in (-0.0625, -1.0, -1e-30, float(info.max) / 2, float(info.max)):
+        params = {"alpha": alpha}
+        label = f"[{level}] celu alpha={alpha}"
+        assert_ulp(SLOW["celu"](x, **params), exact_forward(act, params, x), dtype,
+                   act.ulp_bound("forward"), x, label)
+        assert_ulp(SLOW["celu_derivative"](x, **params), exact_derivative(act, params, x),
+                   dtype, act.ulp_bound("derivative"), x, label + " derivative")
+        assert_ulp(SLOW["celu_backward"](grad, x=x, **params),
+                   exact_backward(act, params, grad, x), dtype, act.ulp_bound("backward"),
+                   x, label + " backward")
+
+
+def test_fuzz_harness_runs_clean():
+    """A short run of tools/fuzz.py (the long runs are for development, see README)."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "fuzz.py"
+    spec = importlib.util.spec_from_file_location("pyact_fuzz", path)
+    fuzz = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fuzz  # for its dataclasses
+    try:
+        spec.loader.exec_module(fuzz)
+        names = fuzz.public_names()
+        assert len(names) == 4 * len(ELEMENTWISE) + 3 * len(AXIS)
+        stats = fuzz.run(names, examples=120, seed=2024, batch=60, verbose=False)
+    finally:
+        del sys.modules[spec.name]
+    assert stats["examples"] >= 120
+    assert stats["ok"] > 30 and stats["raised TypeError"] > 10  # both kinds of call happen

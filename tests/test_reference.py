@@ -682,3 +682,32 @@ def test_ulp_error():
         assert got[0] == expected or abs(got[0] - expected) <= 1e-12 * expected, (r, e, got)
     got32 = ref.ulp_error(np.float32([1.0, 2.0]), np.float64([1.0 + 2 ** -24, 2.0]), np.float32)
     np.testing.assert_allclose(got32, [0.5, 0.0])
+
+
+@pytest.mark.parametrize("result_dtype,exact_dtype", [
+    (np.float16, np.float64), (np.float32, np.float64), (np.float64, np.float64),
+    (np.float64, np.longdouble), (np.float32, np.float32)])
+def test_ulp_error_against_exact_rationals(result_dtype, exact_dtype):
+    """ulp_error (which has a bit-level fast path for float16/float32 results)
+    against the definition evaluated in exact rational arithmetic."""
+    from fractions import Fraction
+    fi = np.finfo(result_dtype)
+    rng = np.random.default_rng(7)
+    n = 400
+    with np.errstate(all="ignore"):
+        e = (rng.choice([-1, 1], n) * np.exp2(rng.uniform(fi.minexp - fi.nmant - 2, fi.maxexp, n))
+             ).astype(exact_dtype)
+        r = (e * (1 + rng.normal(0, 2, n) * float(fi.eps))).astype(result_dtype)
+    e[:6] = [0.0, -0.0, fi.smallest_subnormal, fi.tiny, fi.max, -fi.tiny]
+    r[:6] = [fi.smallest_subnormal, 0.0, 0.0, fi.tiny, fi.max, fi.smallest_subnormal]
+    keep = np.isfinite(e) & np.isfinite(r)
+    e, r = e[keep], r[keep]
+    got = ref.ulp_error(r, e, result_dtype)
+    p = fi.nmant + 1
+    for gi, ri, ei in zip(got, r, e):
+        exact = Fraction(*ei.as_integer_ratio())
+        k = fi.minexp + 1 if exact == 0 else math.frexp(float(abs(exact)))[1]
+        k = min(max(k, fi.minexp + 1), fi.maxexp)
+        ulp = Fraction(2) ** (k - p)
+        want = abs(Fraction(ri.item()) - exact) / ulp
+        assert abs(gi - float(want)) <= 1e-9 * float(want) + 1e-300, (ri, ei, gi, float(want))

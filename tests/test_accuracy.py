@@ -1,0 +1,101 @@
+"""The accuracy tool (`python -m pyact.accuracy`): the guarantee on a sample of
+every kernel, through the same code as the exhaustive run of the README, and
+the tool itself (its enumeration, and that it notices an error)."""
+import json
+
+import numpy as np
+import pytest
+
+import pyact
+from pyact import _check, accuracy
+from pyact._registry import AXIS, ELEMENTWISE, REGISTRY
+
+
+def test_every_kernel_within_its_bound_on_a_sample():
+    selected = accuracy.cases()
+    results = list(accuracy.run(selected, sample=3000, seed=11))
+    assert [(r.function, r.dtype, r.form) for r in results] == \
+        [(c.label, c.dtype, c.form) for c in selected]
+    for r in results:
+        assert r.points >= 3000, r
+        assert r.ok and r.max_ulp <= r.bound, r
+    # every registry function, both dtypes, every form it has
+    assert {r.function.split("(")[0] for r in results} == set(REGISTRY)
+    for act in ELEMENTWISE:
+        forms = {r.form for r in results if r.function.split("(")[0] == act.name}
+        assert forms == set(_check.ELEMENTWISE_FORMS[:3]) | ({"backward_y"} if act.backward_y else set())
+    for act in AXIS:
+        assert {r.form for r in results if r.function == act.name} == {"forward", "backward_y"}
+
+
+def test_exhaustive_tasks_enumerate_the_domain_exactly():
+    case = accuracy.Case("softsign", None, "float32", "derivative")
+    dom = accuracy.domain(case.act, case.form, "float32")
+    tasks = accuracy.tasks(case, exhaustive=True, sample=0, tail=4, chunk=2**26)
+    bits = [t for t in tasks if t[0] == "bits"]
+    covered = sum(t[2] - t[1] for t in bits)
+    assert covered == dom.core_size()
+    # the ranges are disjoint, both signs, and each is a run of consecutive floats
+    spans = sorted((t[3], t[1], t[2]) for t in bits)
+    for (s1, _, e1), (s2, b2, _) in zip(spans, spans[1:]):
+        assert s1 != s2 or e1 <= b2
+    small = ("bits", dom.bits(0), dom.bits(0) + 5, 1 << 31)
+    x = accuracy._elementwise_inputs(case, small)
+    np.testing.assert_array_equal(x, -(1 + np.arange(5) * 2.0**-23).astype(np.float32))
+    # the low region starts at +-0 and the tails hold every binade outside the core
+    assert dom.core_bit_ranges()[0][0] == 0
+    tail = [t for t in tasks if t[0] == "tail"]
+    assert sorted(e for t in tail for e in t[2]) == dom.tail_binades()
+    assert set(dom.tail_binades()).isdisjoint(range(dom.lo, dom.hi))
+    assert accuracy.task_points(case, tasks[-1]) == len(tasks[-1][2]) * 2 * (4 + 2)
+
+
+def test_domains_cover_where_the_functions_are_not_trivial():
+    f32 = "float32"
+    sig = accuracy.domain(REGISTRY["sigmoid"], "forward", f32)
+    assert (sig.low_top, sig.lo, sig.hi) == (-116, -32, 8)   # exp tails end at |x| ~ 104
+    assert accuracy.domain(REGISTRY["sigmoid"], "forward", "float64").hi == 11  # ~ 745
+    soft = accuracy.domain(REGISTRY["softsign"], "derivative", f32)
+    assert 2.0 ** soft.hi > 2.0 ** 74.5   # 1/x**2 underflows at |x| = 2**74.5
+    shrink = accuracy.domain(REGISTRY["tanhshrink"], "forward", f32)
+    assert 2.0 ** shrink.lo < 2.0 ** (-149 / 3)   # x**3/3 underflows below 2**-49.7
+
+
+def test_the_tool_notices_an_error(monkeypatch, capsys):
+    honest = _check.PUBLIC["sigmoid"]
+
+    def off_by_three_ulps(x, **kw):
+        y = np.asarray(honest(x, **kw))
+        for _ in range(3):
+            y = np.nextafter(y, np.inf, dtype=y.dtype)
+        return y
+
+    monkeypatch.setitem(_check.PUBLIC, "sigmoid", off_by_three_ulps)
+    (result,) = accuracy.run(accuracy.cases(["sigmoid"], ["float32"], ["forward"]), sample=2000)
+    # 3 steps up are at least 3 ULPs of the exact value (6 across a power of two)
+    assert not result.ok and result.max_ulp >= 2.9 and result.exceeded >= 0.9 * result.points
+    code = accuracy.main(["--functions", "sigmoid", "--dtypes", "float32", "--forms", "forward",
+                          "--sample", "500", "--quiet"])
+    assert code == 1
+    assert "EXCEED" in capsys.readouterr().out
+
+
+def test_command_line_tables_and_json(tmp_path, capsys):
+    path = tmp_path / "acc.json"
+    code = accuracy.main(["--functions", "relu", "softmax", "--sample", "2000", "--quiet",
+                          "--markdown", "--json", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| `relu` |" in out and "| `softmax` |" in out and "all within their bounds" in out
+    saved = json.loads(path.read_text())
+    assert {r["function"] for r in saved["results"]} == {"relu", "softmax"}
+    assert saved["config"]["isa"] == pyact.config()["isa"]
+    assert accuracy.main(["--from-json", str(path)]) == 0
+    assert "relu" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["--functions", "nope"], ["--sample", "0"], ["--jobs", "0"]])
+def test_command_line_rejects(argv):
+    with pytest.raises(SystemExit) as e:
+        accuracy.main(argv + ["--quiet"])
+    assert e.value.code == 2
