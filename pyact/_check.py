@@ -6,6 +6,8 @@ ULPs of the result dtype, against pyact.reference evaluated one step wider
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from . import reference as ref
@@ -65,7 +67,7 @@ def forms(act: Activation, params: dict, dtype) -> tuple:
 
 
 def form_errors(act: Activation, form: str, x: np.ndarray, params: dict,
-                grad: np.ndarray = None) -> np.ndarray:
+                grad: Optional[np.ndarray] = None) -> np.ndarray:
     """ULP errors, element by element, of one form of an elementwise function.
 
     x is an array of the kernel dtype; grad (the backward forms; default ones) one

@@ -49,7 +49,7 @@ import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -64,7 +64,7 @@ CHUNK = 2**22          # points per task: bounds memory (~0.5 GB per worker for 
 EVAL_BLOCK = 2**16
 DEFAULT_SAMPLE = 2**21
 DEFAULT_TAIL = 2**12   # random points per tail binade and sign
-DTYPES = {"float32": np.float32, "float64": np.float64}
+DTYPES: Dict[str, type] = {"float32": np.float32, "float64": np.float64}
 FORMS = _check.ELEMENTWISE_FORMS
 FORM_LABELS = {"forward": "f", "derivative": "f′", "backward": "backward from x",
                "backward_y": "backward from y"}
@@ -90,15 +90,17 @@ class Case:
     @property
     def params(self) -> dict:
         params = self.act.example_params()
-        if self.choice is not None:
-            params[self.act.choice_param.name] = self.choice
+        choice_param = self.act.choice_param
+        if self.choice is not None and choice_param is not None:
+            params[choice_param.name] = self.choice
         return params
 
     @property
     def label(self) -> str:
-        if self.choice is None:
+        choice_param = self.act.choice_param
+        if self.choice is None or choice_param is None:
             return self.name
-        return f"{self.name}({self.act.choice_param.name}={self.choice!r})"
+        return f"{self.name}({choice_param.name}={self.choice!r})"
 
     @property
     def bound(self) -> float:
@@ -173,7 +175,7 @@ class Domain:
 
 def domain(act: Activation, form: str, dtype: str) -> Domain:
     """The core and tails of one case (see the module docstring for why)."""
-    fi = np.finfo(DTYPES[dtype])
+    fi = np.finfo(np.dtype(DTYPES[dtype]))
     p = fi.nmant + 1
     min_sub = fi.minexp - fi.nmant             # 2**min_sub: smallest subnormal
     # exp-based tails are gone beyond |x| = ln(2) * -min_sub (103.3, 744.4);
@@ -201,7 +203,7 @@ def _sign_bit(dtype) -> int:
 
 
 def _kink_neighbourhoods(act: Activation, dtype, ulps: int = 32) -> np.ndarray:
-    values = []
+    values: List[Any] = []
     for k in act.kinks + (0.0,):
         v = np.array([k, k], dtype=dtype)
         for _ in range(ulps):
@@ -331,7 +333,7 @@ def _axis_rows(case: Case, task: tuple):
         special = rng.random((rows, length)) < 1e-4
         x[special] = rng.choice([np.inf, np.nan, -np.inf], int(special.sum()))
         x = x.astype(dtype)
-        grad = rng.normal(0.0, 1.0, x.shape).astype(dtype)
+        grad: np.ndarray = rng.normal(0.0, 1.0, x.shape).astype(dtype)
         left -= x.size
         yield x, grad
 
@@ -430,10 +432,11 @@ def run(selected: Sequence[Case], exhaustive: bool = False, sample: int = DEFAUL
         todo[i] += 1
     total = sum(task_points(case, task) for _, case, task in work)
     acc = {i: Partial(-1.0, math.nan, None, None, 0, 0) for i in todo}
-    started = {i: None for i in todo}
+    started: Dict[int, Optional[float]] = {i: None for i in todo}
     done_points = 0
     t0 = time.perf_counter()
     pool = None
+    results: Iterable[Any]
     if jobs > 1:
         pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init)
         results = pool.imap(_run_task, work)   # in order: cases finish one after another
@@ -457,9 +460,10 @@ def run(selected: Sequence[Case], exhaustive: bool = False, sample: int = DEFAUL
                 dom = domain(case.act, case.form, case.dtype) if case.act.kind != "axis" else None
                 exh = exhaustive and dom is not None and case.dtype == "float32"
                 yield Result(case.label, case.dtype, case.form, max(a.max_ulp, 0.0), a.x, a.grad,
-                             a.row_length, a.points, dom.core_size() if exh else 0,
-                             dom.describe() if exh else "sampled", case.bound, a.exceeded,
-                             time.perf_counter() - started[i])
+                             a.row_length, a.points,
+                             dom.core_size() if exh and dom is not None else 0,
+                             dom.describe() if exh and dom is not None else "sampled",
+                             case.bound, a.exceeded, time.perf_counter() - (started[i] or t0))
     finally:
         if pool is not None:
             pool.terminate()
@@ -493,7 +497,7 @@ def markdown(results: Sequence[Result]) -> str:
     """A README table: one row per function, one column per dtype and form,
     each cell the max error in ULPs and where it occurs."""
     columns = list(dict.fromkeys((r.dtype, r.form) for r in results))
-    rows = {}
+    rows: Dict[Any, Any] = {}
     for r in results:
         rows.setdefault(r.function, {})[(r.dtype, r.form)] = r
     head = ["function"] + [f"{d} {FORM_LABELS[f]}" for d, f in columns] + ["bound (f / f′)"]
@@ -521,7 +525,7 @@ def summary(results: Sequence[Result]) -> str:
     for dtype in dict.fromkeys(r.dtype for r in results):
         rs = [r for r in results if r.dtype == dtype]
         lines.append(f"{dtype}: {sum(r.points for r in rs):.3g} points in {len(rs)} cases")
-        by_domain = {}
+        by_domain: Dict[Any, Any] = {}
         for r in rs:
             by_domain.setdefault(r.domain, []).append(f"{r.function} {FORM_LABELS[r.form]}")
         common = max(by_domain, key=lambda d: len(by_domain[d]))
