@@ -618,9 +618,12 @@ def exact_values(call: Call, inputs, compute, params, axis):
          else act.reference_derivative(x, **rp))
     with np.errstate(all="ignore"):
         product = g * d
-    # inf * 0: NaN, or +-inf if the exact f' is merely below the evaluation
-    # type's range: either answer is accepted (the second array marks them)
-    undecided = np.isinf(g) & (d == 0) | (g == 0) & np.isinf(d)
+    # inf * f' where f' is below the compute dtype's smallest subnormal (or 0):
+    # NaN or an infinity of either sign, since the reference is accurate only to
+    # that dtype's resolution; likewise 0 * inf.  Any answer is accepted there
+    # (the second array marks them).
+    tiny = np.finfo(compute).smallest_subnormal
+    undecided = np.isinf(g) & (np.abs(d) < tiny) | (g == 0) & np.isinf(d)
     if compute == np.float64:
         # A known limitation (README, "Accuracy guarantee"): the float64 kernels
         # round f' to a double before multiplying by grad, so a subnormal f'
