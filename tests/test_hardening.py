@@ -363,6 +363,17 @@ def test_extreme_parameters_on_every_level(level, dtype, monkeypatch):
         assert_ulp(SLOW["celu_backward"](grad, x=x, **params),
                    exact_backward(act, params, grad, x), dtype, act.ulp_bound("backward"),
                    x, label + " backward")
+    # softplus with a tiny beta: log(1 + e^(beta x)) / beta beyond the float range is inf
+    act = pyact.REGISTRY["softplus"]
+    x = np.array([-np.inf, -1.0, 0.0, 1e-30, 1.25, 1e30, np.inf, np.nan], dtype)
+    for beta in (float(info.smallest_subnormal), -float(info.smallest_subnormal),
+                 float(info.tiny), 1e-30):
+        params = {"beta": beta, "threshold": 20.0}
+        label = f"[{level}] softplus beta={beta}"
+        assert_ulp(SLOW["softplus"](x, **params), exact_forward(act, params, x), dtype,
+                   act.ulp_bound("forward"), x, label)
+        assert_ulp(SLOW["softplus_derivative"](x, **params), exact_derivative(act, params, x),
+                   dtype, act.ulp_bound("derivative"), x, label + " derivative")
 
 
 def test_fuzz_harness_runs_clean():
