@@ -214,17 +214,27 @@ cdef inline void _split(double a, double* high, double* low) noexcept nogil:
     high[0] = a if huge else h
     low[0] = 0 if huge else a - h
 
+# A factor beyond 2**995 is split scaled by 2**-54 and the long double products
+# scaled back, both exactly: kept whole, its 53 bits times a 27-bit half would
+# not fit long double's 64 (softmax_backward with grads near 1e300 was 1.4 ULP
+# off where the result cancels).
 cdef inline void _add_product(wide_t* total, wide_t* low, double a, double b) noexcept nogil:
     cdef double a1, a2, b1, b2
+    cdef bint big_a, big_b
+    cdef wide_t scale
     if wide_t is double:  # float32 factors: the product is exact in double
         _add_compensated(total, low, a * b)
     else:
-        _split(a, &a1, &a2)
-        _split(b, &b1, &b2)
-        _add_compensated(total, low, <wide_t>a1 * b1)
-        _add_compensated(total, low, <wide_t>a1 * b2)
-        _add_compensated(total, low, <wide_t>a2 * b1)
-        _add_compensated(total, low, <wide_t>a2 * b2)
+        big_a = fabs(a) > 3.3484643974570854e+299  # 2**995
+        big_b = fabs(b) > 3.3484643974570854e+299
+        _split(a * 5.551115123125783e-17 if big_a else a, &a1, &a2)  # 2**-54
+        _split(b * 5.551115123125783e-17 if big_b else b, &b1, &b2)
+        scale = (<wide_t>18014398509481984.0 if big_a else 1) * (
+            <wide_t>18014398509481984.0 if big_b else 1)                # 2**54
+        _add_compensated(total, low, <wide_t>a1 * b1 * scale)
+        _add_compensated(total, low, <wide_t>a1 * b2 * scale)
+        _add_compensated(total, low, <wide_t>a2 * b1 * scale)
+        _add_compensated(total, low, <wide_t>a2 * b2 * scale)
 
 
 # Rounding error of the long double product p = a * b, exactly (Dekker's
