@@ -541,13 +541,15 @@ cdef inline bint _above(double b, double db, double t) noexcept nogil:
     return b + (0.0 if b != t else db) * 1152921504606846976.0 > t
 
 # softplus(beta x) / beta with beta x = b + db, softplus(b + db) = softplus(b) + sigmoid(b) db.
+# A tiny beta can take the quotient beyond the double range: q = inf is the
+# result then (its correction qlo is NaN).
 cdef inline double softplus_f64(double x, double beta, double threshold) noexcept nogil:
     cdef double b = beta * x
     cdef double db = _prod_err(beta, x, b)
     cdef double lo, qlo
     cdef double h = vm_softplus_dd(b, &lo)
     cdef double q = vm_dd_div(h, lo + vm_sigmoid(b) * db, beta, 0.0, &qlo)
-    return x if _above(b, db, threshold) else q + qlo
+    return x if _above(b, db, threshold) else (q + qlo if vm_abs(q) <= DBL_MAX else q)
 
 cdef inline double softplus_df64(double x, double beta, double threshold) noexcept nogil:
     cdef double b = beta * x

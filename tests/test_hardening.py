@@ -363,6 +363,39 @@ def test_extreme_parameters_on_every_level(level, dtype, monkeypatch):
         assert_ulp(SLOW["celu_backward"](grad, x=x, **params),
                    exact_backward(act, params, grad, x), dtype, act.ulp_bound("backward"),
                    x, label + " backward")
+    # softplus with a tiny beta: log(1 + e^(beta x)) / beta beyond the float range is inf
+    act = pyact.REGISTRY["softplus"]
+    x = np.array([-np.inf, -1.0, 0.0, 1e-30, 1.25, 1e30, np.inf, np.nan], dtype)
+    for beta in (float(info.smallest_subnormal), -float(info.smallest_subnormal),
+                 float(info.tiny), 1e-30):
+        params = {"beta": beta, "threshold": 20.0}
+        label = f"[{level}] softplus beta={beta}"
+        assert_ulp(SLOW["softplus"](x, **params), exact_forward(act, params, x), dtype,
+                   act.ulp_bound("forward"), x, label)
+        assert_ulp(SLOW["softplus_derivative"](x, **params), exact_derivative(act, params, x),
+                   dtype, act.ulp_bound("derivative"), x, label + " derivative")
+
+
+@pytest.mark.parametrize("level", _dispatch.available_levels())
+@pytest.mark.parametrize("name", [a.name for a in AXIS])
+def test_axis_backward_with_huge_grads_on_every_level(level, name, monkeypatch):
+    """grad * y sums with factors beyond 2**995 (found by tools/fuzz.py): the
+    vjp keeps its bound where it cancels."""
+    from pyact import _check
+    from pyact import reference as ref
+    monkeypatch.setattr(_api, "_kernels", _dispatch.load(level))
+    act = pyact.REGISTRY[name]
+    rng = np.random.default_rng(5)
+    x = np.vstack([[-5.0, -5.0, -np.inf, -np.inf, 5.0], rng.normal(0, 3, (7, 5))])
+    y = SLOW[name](x, axis=-1)
+    for big in (1e300, 1.7e308 / 8, 5e299):
+        grad = np.vstack([[0, 0, 0, 0, big], rng.normal(0, 1, (7, 5)) * big])
+        got = SLOW[name + "_backward"](grad, y=y, axis=-1)
+        exact = act.reference_derivative(grad.astype(np.longdouble), y.astype(np.longdouble),
+                                         axis=-1)
+        err = _check.slice_ulp_error(got, exact, np.float64, -1)
+        assert err.max() <= act.ulp_bound("backward_y"), (level, big, err.max(), got, exact)
+        assert not np.isnan(ref.ulp_error(got, exact, np.float64)).any()
 
 
 def test_fuzz_harness_runs_clean():
