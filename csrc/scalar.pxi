@@ -35,6 +35,7 @@ cdef extern from "vmath.h" nogil:
     double vm_dd_div(double nh, double nl, double dh, double dl, double *ql)
     double vm_exp(double x)
     double vm_mul_exp(double c, double x)
+    double vm_mul_exp_any(double c, double x)
     double vm_exp_dd(double x, double *lo)
     double vm_expm1(double x)
     double vm_expm1_dd(double x, double *lo)
@@ -66,6 +67,16 @@ cdef extern from "vmath.h" nogil:
     double vm_expm1_d32(double x)
     double vm_log1p_01_d32(double u)
     double vm_tanh_d32(double x)
+    # float arithmetic for the float32 kernels (FMA levels; see vmath.h)
+    const int VM_F32_FMA
+    float vmf_sigmoid(float x)
+    float vmf_sigmoid_slope(float x)
+    float vmf_silu(float x)
+    float vmf_tanh(float x)
+    float vmf_tanh_slope(float x)
+    # loop invariants (see vmath.h)
+    double vm_softplus_d32_hoisted(double x)
+    double vm_softplus_hoisted(double x)
 
 cdef extern from "constants.h":
     long double PYACT_SELU_SCALE
@@ -360,7 +371,12 @@ cdef inline wide_t softplus_df(wide_t x, wide_t beta, wide_t threshold) noexcept
 # The linear region starts where beta y passes softplus(threshold).
 cdef inline wide_t softplus_dfy(wide_t y, wide_t beta, wide_t threshold) noexcept nogil:
     cdef wide_t by = beta * y
-    return 1 if by > w_softplus(threshold) else -v_expm1(-by)
+    cdef wide_t linear_above
+    if wide_t is double:
+        linear_above = vm_softplus_d32_hoisted(threshold)
+    else:
+        linear_above = w_softplus(threshold)
+    return 1 if by > linear_above else -v_expm1(-by)
 
 
 # x - tanh(x) cancels for small |x|: use its Taylor series there, where 8 terms
@@ -402,6 +418,33 @@ cdef inline wide_t hardswish_f(wide_t x) noexcept nogil:
 # (2x + 3)/6 so that it does not cancel near its zero at x = -1.5.
 cdef inline wide_t hardswish_df(wide_t x) noexcept nogil:
     return 0 if x < -3 else ((2 * x + 3) / 6 if x <= 3 else (x if x != x else 1))
+
+
+# ---- float32 kernels in float (K_<form>32) ---------------------------------------
+#
+# The float32 loops call these instead of the double versions above (see
+# F32_NATIVE in kernels.pyx.tp).  On levels with a hardware FMA (VM_F32_FMA, a
+# compile-time constant) they compute in float, twice the vector lanes of
+# double, within 1.05 ULP (vmath.h's vmf_*); elsewhere they round the double
+# versions to float.
+
+cdef inline float sigmoid_f32(float x) noexcept nogil:
+    return vmf_sigmoid(x) if VM_F32_FMA else <float>sigmoid_f(<double>x)
+
+cdef inline float sigmoid_df32(float x) noexcept nogil:
+    return vmf_sigmoid_slope(x) if VM_F32_FMA else <float>sigmoid_df(<double>x)
+
+cdef inline float log_sigmoid_df32(float x) noexcept nogil:
+    return vmf_sigmoid(-x) if VM_F32_FMA else <float>log_sigmoid_df(<double>x)
+
+cdef inline float tanh_f32(float x) noexcept nogil:
+    return vmf_tanh(x) if VM_F32_FMA else <float>tanh_f(<double>x)
+
+cdef inline float tanh_df32(float x) noexcept nogil:
+    return vmf_tanh_slope(x) if VM_F32_FMA else <float>tanh_df(<double>x)
+
+cdef inline float silu_f32(float x) noexcept nogil:
+    return vmf_silu(x) if VM_F32_FMA else <float>silu_f(<double>x)
 
 
 # ---- float64 kernels in native double (K_<form>64) ------------------------------
@@ -455,8 +498,9 @@ cdef inline double tanh_dfy64(double y) noexcept nogil:
 cdef inline double elu_f64(double x, double alpha) noexcept nogil:
     return x if x > 0 else alpha * vm_expm1(w_min0(x))
 
+# alpha e^x rounded once: also where e^x alone underflows (a huge alpha)
 cdef inline double elu_df64(double x, double alpha) noexcept nogil:
-    return 1 if x > 0 else alpha * vm_exp(w_min0(x))
+    return 1 if x > 0 else vm_mul_exp_any(alpha, w_min0(x))
 
 cdef inline double elu_dfy64(double y, double alpha) noexcept nogil:
     return elu_dfy(y, alpha)
@@ -564,7 +608,7 @@ cdef inline double softplus_dfy64(double y, double beta, double threshold) noexc
     cdef double db = _prod_err(beta, y, b)
     cdef double lo
     cdef double h = vm_expm1_dd(-b, &lo)
-    return 1 if _above(b, db, vm_softplus(threshold)) else -h + ((1 + h) * db - lo)
+    return 1 if _above(b, db, vm_softplus_hoisted(threshold)) else -h + ((1 + h) * db - lo)
 
 
 # gelu (both forms), silu', mish in double (vmath.h): the products and sums formed
@@ -661,7 +705,7 @@ cdef inline floating relu6_dfy(floating y) noexcept nogil:
 # not 0 * inf = NaN.
 cdef inline floating leaky_relu_f(floating x, floating negative_slope) noexcept nogil:
     cdef floating r = x * negative_slope
-    return x if x > 0 else (r if r == r or x != x else <floating>-0.0)
+    return x if x > 0 else (r if (r == r) | (x != x) else <floating>-0.0)  # `|`: no branch
 
 cdef inline floating leaky_relu_df(floating x, floating negative_slope) noexcept nogil:
     return keep_nan(x, <floating>1 if x > 0 else negative_slope)

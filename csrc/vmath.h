@@ -7,10 +7,13 @@
    integer through the 1.5 * 2^52 "magic number" add; no fmin/fmax (they drop
    NaN): clamps are comparisons, through which NaN falls.
 
-   Two families:
+   Three families:
    * vm_*_d32: double-precision arithmetic with float32-grade polynomials
      (relative error ~2^-33), for the float32 kernels, which evaluate in double
      and round once at the end (total error 0.5 ULP + ~2^-8 ULP of float32).
+   * vmf_*: float arithmetic with fmaf, for the float32 kernels of the sigmoid
+     and tanh families on levels with a hardware FMA (twice the lanes of
+     double; within 1.05 ULP, see their section).
    * vm_*: float64 kernels in plain double.  The building blocks return
      unevaluated sums hi + lo (double-double) where a following step would
      otherwise lose bits, and the error-free transformations use a hardware
@@ -186,6 +189,27 @@ static inline double vm_mul_exp(double c, double x)
     double hi, lo, s1, s2;
     vm_exp_parts(x, &hi, &lo, &s1, &s2);
     return ((c * hi + c * lo) * s1) * s2;
+}
+
+/* The same for any finite c (elu' = alpha e^x with alpha = 1e300 was 0 at
+   x = -745).  A c beyond 2^60 is scaled by 2^-60 and each of s1, s2 by 2^30
+   (they stay normal: s1, s2 <= 2^512), so that c hi cannot overflow while the
+   product is finite.  Below x = -1400, where vm_exp_parts clamps, c e^x is
+   still above 2^-1075 for c near the double range: there c e^-640 (an exact
+   pair product) times e^(x + 640) (x + 640 is exact) is used. */
+#define VM_EXP_M640 0x1.98c72ca0cae46p-924
+#define VM_EXP_M640_LO 0x1.effbb8fc4692bp-978
+static inline double vm_mul_exp_any(double c, double x)
+{
+    double hi, lo, s1, s2, ce;
+    int far = x < -1400.0;
+    double ch = far ? vm_two_prod(c, VM_EXP_M640, &ce) : c;
+    double cl = far ? ce + c * VM_EXP_M640_LO : 0.0;
+    vm_exp_parts(far ? x + 640.0 : x, &hi, &lo, &s1, &s2);
+    int big = vm_abs(ch) > 0x1p60;
+    double pre = big ? 0x1p-60 : 1.0, post = big ? 0x1p30 : 1.0;
+    double cs = ch * pre, csl = cl * pre;
+    return ((cs * hi + (cs * lo + csl * hi)) * (s1 * post)) * (s2 * post);
 }
 
 /* e^x as hi + *lo (lo meaningful where the result is normal). */
@@ -846,5 +870,162 @@ static inline double vm_gelu_d_d32(double x)
     double direct = vm_gelu_d_direct_d32(x);
     return vm_abs(x - VM_GELUD0_X0_HI) < VM_GELUD0_W ? near : direct;
 }
+
+/* ---- float32 arithmetic (the float32 sigmoid and tanh kernels on FMA levels) ------- */
+
+/* On levels with a hardware FMA the float32 kernels of the sigmoid and tanh families
+   compute in float, 16 lanes per AVX-512 vector instead of 8 in double: about 2x
+   faster.  Each step's rounding that matters is carried as a float pair, and the
+   division's error is recovered with an fma, so the results stay within 1 ULP
+   (measured: tests/test_vmath.py, python -m pyact.accuracy).  Without an FMA
+   (baseline x86-64) fmaf would be a libm call: VM_F32_FMA is 0 there and the
+   kernels keep the double versions above (vm_*_d32). */
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define VM_F32_FMA 1
+#else
+#define VM_F32_FMA 0
+#endif
+
+static inline uint32_t vmf_bits(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }
+static inline float vmf_float(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x; }
+static inline float vmf_abs(float x) { return vmf_float(vmf_bits(x) & 0x7fffffffu); }
+static inline float vmf_copysign(float x, float s)
+{
+    return vmf_float((vmf_bits(x) & 0x7fffffffu) | (vmf_bits(s) & 0x80000000u));
+}
+
+/* e^x = (hi + *lo) s1 s2 for x <= 0 (or NaN), hi + lo in [0.7, 1.42].  x is
+   clamped at -120 (where e^x < 2^-173 is 0 in every use, also times |x| <= 120);
+   k = round(x / ln2) in [-174, 0] is split into two normal powers of two, so a
+   caller rounds once when it scales its result into the subnormal range.
+   x - k ln2_hi is exact (its bits reach down to 2^-24 only), k ln2_lo rounds
+   once; e^r = 1 + s, s = r + r^2 g(r), with 1 + s kept as a pair. */
+static inline float vmf_exp_neg_parts(float x, float *lo, float *s1, float *s2)
+{
+    const float magic = 0x1.8p23f;
+    x = x < -120.0f ? -120.0f : x;
+    float t = x * 0x1.715476p+0f + magic;
+    float kf = t - magic;
+    int32_t k = (int32_t)(vmf_bits(t) - vmf_bits(magic));
+    float r = __builtin_fmaf(kf, -0x1.62e430p-1f, x);
+    r = __builtin_fmaf(kf, 0x1.05c610p-29f, r);    /* ln2 = 0x1.62e430p-1 - 0x1.05c610p-29 */
+    float g = (float)VM_EXPS_5;
+    g = __builtin_fmaf(g, r, (float)VM_EXPS_4); g = __builtin_fmaf(g, r, (float)VM_EXPS_3);
+    g = __builtin_fmaf(g, r, (float)VM_EXPS_2); g = __builtin_fmaf(g, r, (float)VM_EXPS_1);
+    g = __builtin_fmaf(g, r, (float)VM_EXPS_0);
+    float s = __builtin_fmaf(r * r, g, r);
+    float e = 1.0f + s;
+    *lo = (1.0f - e) + s;
+    int32_t k1 = k >> 1, k2 = k - k1;
+    *s1 = vmf_float((uint32_t)(k1 + 127) << 23);
+    *s2 = vmf_float((uint32_t)(k2 + 127) << 23);
+    return e;
+}
+
+/* (n + nl) / (d + dl) as q + *ql, q rounded to nearest up to ~2^-26 (0 < d). */
+static inline float vmf_pair_div(float n, float nl, float d, float dl, float *ql)
+{
+    float inv = 1.0f / d;
+    float q = n * inv;
+    float rem = (__builtin_fmaf(-q, d, n) + nl) - q * dl;
+    *ql = rem * inv;
+    return q;
+}
+
+/* c x / (1 + e^-|x|) (x >= 0) or c e^-|x| / (1 + e^-|x|) (x < 0), rounded once:
+   sigmoid (c = 1, mul_x = 0) and silu (mul_x = 1: times x); x > -120 or NaN. */
+static inline float vmf_sigmoid_times(float x, int mul_x)
+{
+    float h, l, s1, s2, ql;
+    h = vmf_exp_neg_parts(-vmf_abs(x), &l, &s1, &s2);
+    float e = (h * s1) * s2, el = (l * s1) * s2;
+    float d = 1.0f + e;
+    float dl = ((1.0f - d) + e) + el;
+    int pos = x >= 0;
+    float c = mul_x ? x : 1.0f;
+    float n = pos ? c : c * h;                          /* c h exactly as n + nl */
+    float nl = pos ? 0.0f : __builtin_fmaf(c, h, -n) + c * l;
+    float q = vmf_pair_div(n, nl, d, dl, &ql);
+    return ((q + ql) * (pos ? 1.0f : s1)) * (pos ? 1.0f : s2);
+}
+
+static inline float vmf_sigmoid(float x) { return vmf_sigmoid_times(x, 0); }
+
+/* silu(x) = x sigmoid(x), which has the sign of x; beyond -120 it is -0 (x
+   clamped so that -inf * 0 is not NaN), and +inf stays +inf. */
+static inline float vmf_silu(float x)
+{
+    float xc = x < -120.0f ? -120.0f : x;
+    float r = vmf_sigmoid_times(xc, 1);
+    return vmf_copysign(x == __builtin_inff() ? x : r, x);   /* silu(-0) = -0 */
+}
+
+/* c sigmoid'(x) = c q (1 - q), q = sigmoid(-|x|) = e/(1 + e), c a power of two
+   (4 for tanh'), with the scaling of a tiny e applied to the final result. */
+static inline float vmf_sigmoid_slope_times(float x, float c)
+{
+    float h, l, s1, s2, ql;
+    h = vmf_exp_neg_parts(-vmf_abs(x), &l, &s1, &s2);
+    float e = (h * s1) * s2, el = (l * s1) * s2;
+    float d = 1.0f + e;
+    float dl = ((1.0f - d) + e) + el;
+    float qu = vmf_pair_div(h, l, d, dl, &ql);          /* q = (qu + ql) s1 s2 */
+    float q = (qu * s1) * s2, qls = (ql * s1) * s2;
+    float w = 1.0f - q;
+    float wl = ((1.0f - w) - q) - qls;
+    float p = qu * w;
+    float pe = __builtin_fmaf(qu, w, -p);
+    float r = p + ((pe + qu * wl) + ql * w);
+    return ((c * r) * s1) * s2;
+}
+
+static inline float vmf_sigmoid_slope(float x) { return vmf_sigmoid_slope_times(x, 1.0f); }
+
+/* tanh(x): x + x^3 t(x^2) for |x| <= 0.55; beyond, (1 - e)/(1 + e), e = e^-2|x|
+   (<= 0.34, so 1 - e does not cancel), with the sign of x. */
+static inline float vmf_tanh(float x)
+{
+    float a = vmf_abs(x);
+    float z = x * x;
+    float t = (float)VM_TANHS_4;
+    t = __builtin_fmaf(t, z, (float)VM_TANHS_3); t = __builtin_fmaf(t, z, (float)VM_TANHS_2);
+    t = __builtin_fmaf(t, z, (float)VM_TANHS_1); t = __builtin_fmaf(t, z, (float)VM_TANHS_0);
+    float small = __builtin_fmaf(x * z, t, x);
+    float h, l, s1, s2, ql;
+    h = vmf_exp_neg_parts(-2.0f * a, &l, &s1, &s2);
+    float e = (h * s1) * s2, el = (l * s1) * s2;
+    float n = 1.0f - e;
+    float nl = ((1.0f - n) - e) - el;
+    float d = 1.0f + e;
+    float dl = ((1.0f - d) + e) + el;
+    float q = vmf_pair_div(n, nl, d, dl, &ql);
+    return vmf_copysign(a <= 0.55f ? small : q + ql, x);   /* also tanh(-0) = -0 */
+}
+
+/* tanh'(x) = 1 - tanh(x)^2 = 4 sigmoid'(2x). */
+static inline float vmf_tanh_slope(float x)
+{
+    return vmf_sigmoid_slope_times(2.0f * x, 4.0f);
+}
+
+/* ---- loop invariants ------------------------------------------------------------ */
+
+/* Functions of a parameter only (softplus(threshold) in softplus's derivative
+   from y).  Inlined into a loop, GCC hoists their code out of it but then finds
+   "no vectype" for the loop's loads and leaves it scalar; as a const,
+   never-inlined call the whole call is hoisted and the loop vectorises. */
+#if defined(__GNUC__)
+#define VM_HOISTED __attribute__((const, noinline, unused))
+#else
+#define VM_HOISTED
+#endif
+
+/* float32-grade softplus (double arithmetic) */
+static VM_HOISTED double vm_softplus_d32_hoisted(double x)
+{
+    return (x < 0 ? 0.0 : x) + vm_log1p_01_d32(vm_exp_d32(-vm_abs(x)));
+}
+
+static VM_HOISTED double vm_softplus_hoisted(double x) { return vm_softplus(x); }
 
 #endif

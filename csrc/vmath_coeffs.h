@@ -22,6 +22,19 @@
 #define VM_EXPF_4 0x1.6c16858b7acb9p-10
 #define VM_EXPF_5 0x1.a15179d80ae96p-13
 #define VM_EXPF_6 0x1.a1132015ba37ep-16
+/* VM_EXPS: degree 5 on [-0.346608, 0.346608], max rel. error 2.9e-9 (2^-28.36) */
+#define VM_EXPS_0 0x1.0000000b9129bp-1
+#define VM_EXPS_1 0x1.5555555a78ed4p-3
+#define VM_EXPS_2 0x1.5554e9063586ep-5
+#define VM_EXPS_3 0x1.1110e0f238322p-7
+#define VM_EXPS_4 0x1.6d43246b523b4p-10
+#define VM_EXPS_5 0x1.a124f19fe89acp-13
+/* VM_TANHS: degree 4 on [0.0, 0.3025], max rel. error 3.98e-8 (2^-24.58) */
+#define VM_TANHS_0 -0x1.55555471a38b6p-2
+#define VM_TANHS_1 0x1.110fea5199763p-3
+#define VM_TANHS_2 -0x1.b9a0443851c73p-5
+#define VM_TANHS_3 0x1.5d220dda56a2dp-6
+#define VM_TANHS_4 -0x1.b135385a8f266p-8
 /* VM_LOGD: degree 8 on [0.0, 0.040008], max rel. error 5.62e-17 (2^-53.98) */
 #define VM_LOGD_0 0x1.5555555555555p-1
 #define VM_LOGD_1 0x1.9999999999989p-2

@@ -374,6 +374,19 @@ def test_extreme_parameters_on_every_level(level, dtype, monkeypatch):
                    act.ulp_bound("forward"), x, label)
         assert_ulp(SLOW["softplus_derivative"](x, **params), exact_derivative(act, params, x),
                    dtype, act.ulp_bound("derivative"), x, label + " derivative")
+    # elu with a huge alpha: alpha e^x is finite where e^x alone underflows
+    act = pyact.REGISTRY["elu"]
+    x = np.array([-np.inf, -800.0, -745.2, -700.0, -104.0, -88.0, -1.0, -1e-30, 0.0, np.nan],
+                 dtype)
+    grad = np.linspace(0.5, 2.0, x.size).astype(dtype)
+    for alpha in (1e30, float(info.max) / 2, float(info.max)):
+        params = {"alpha": alpha}
+        label = f"[{level}] elu alpha={alpha}"
+        assert_ulp(SLOW["elu_derivative"](x, **params), exact_derivative(act, params, x),
+                   dtype, act.ulp_bound("derivative"), x, label + " derivative")
+        assert_ulp(SLOW["elu_backward"](grad, x=x, **params),
+                   exact_backward(act, params, grad, x), dtype, act.ulp_bound("backward"),
+                   x, label + " backward")
 
 
 @pytest.mark.parametrize("level", _dispatch.available_levels())

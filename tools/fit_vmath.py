@@ -76,6 +76,12 @@ def main():
     R = ln2 / 2 * mp.mpf("1.0001")
     fit("VM_EXPD", g, -R, R, 10, lines)     # float64 kernels
     fit("VM_EXPF", g, -R, R, 6, lines)      # float32 kernels (evaluated in double)
+    fit("VM_EXPS", g, -R, R, 5, lines)      # float32 kernels in float (FMA levels)
+    # tanh(x) = x + x^3 t(x^2) for |x| <= 0.55 (float32 kernels in float)
+    def t(u):
+        x = mp.sqrt(u)
+        return (mp.tanh(x) - x) / x ** 3 if u != 0 else -mp.mpf(1) / 3
+    fit("VM_TANHS", t, mp.mpf(0), mp.mpf("0.55") ** 2, 4, lines)
     # log1p on [-1/4, 1/2] through s = w/(2+w) in [-1/7, 1/5]: log1p(w) = 2s + s^3 h(s^2)
     S = mp.mpf(1) / 5 * mp.mpf("1.0001")
     def h(u):

@@ -1,9 +1,19 @@
-"""Which kernel loops GCC vectorises: compile the generated csrc/_kernels.c with
--fopt-info-vec-optimized for one -march and map each vectorised loop to its kernel.
+"""Which elementwise kernel loops GCC vectorises, per ISA level.
 
-    python tools/vec_report.py x86-64-v4      (after a build, from the repo root)
+Recompiles the generated csrc/_kernels_<level>.c with the flags the built module
+pyact._kernels_<level> records (pyact.config()'s compile_args and isa_flags) plus
+-fopt-info-vec-optimized, and maps every vectorised loop back to the kernel
+block function (_<family>_<form>_block, float32 and float64) it sits in.  A
+block without a vectorised loop runs element by element: a select GCC could not
+if-convert, or a helper left out of line.
+
+    python tools/vec_report.py [avx512|avx2|baseline ...]   (after an in-place build)
+
+Exits with 1 when some block is not vectorised.
 """
+import importlib
 import re
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -12,36 +22,50 @@ from pathlib import Path
 
 import numpy
 
-march = sys.argv[1] if len(sys.argv) > 1 else "x86-64-v4"
-src = Path("csrc/_kernels.c")
-with tempfile.TemporaryDirectory() as tmp:
-    info = Path(tmp) / "vec.txt"
-    subprocess.run(["gcc", "-O3", "-fno-math-errno", "-fno-trapping-math", f"-march={march}",
-                    "-fPIC", "-Icsrc", "-I" + sysconfig.get_paths()["include"],
-                    "-I" + numpy.get_include(), "-c", str(src), "-o", str(Path(tmp) / "k.o"),
-                    f"-fopt-info-vec-optimized={info}"], check=True)
-    vec_lines = {int(m.group(1)) for m in re.finditer(r"_kernels\.c:(\d+):\d+: optimized: loop vectorized",
-                                                     info.read_text())}
-# kernel loops: "for (__pyx_t_N = 0; ..." inside __pyx_pf_..._<fuse>_<name>_<form>
-func = None
-loops = {}
-for lineno, line in enumerate(src.read_text().splitlines(), 1):
-    m = re.match(r"static PyObject \*__pyx_pf_5pyact_8_kernels_\d+(\w+?)_(forward|derivative|backward_y|backward)\(.*\{$", line)
-    if m:
-        func = [None, m.group(1), m.group(2)]
-        continue
-    m = re.search(r'__Pyx_RefNannySetupContext\("__pyx_fuse_(\d)', line)
-    if func and m and func[0] is None:
-        func[0] = "float32" if m.group(1) == "0" else "float64"
-        func = tuple(func)
-        continue
-    if func and re.match(r"\s*for \(__pyx_t_\d+ = 0; __pyx_t_\d+ < __pyx_t_\d+; __pyx_t_\d+\+=1\)", line):
-        loops.setdefault(func, []).append(lineno)
-bad = []
-for (dtype, name, form), lines in sorted(loops.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
-    ok = any(l in vec_lines for l in lines)
-    if not ok:
-        bad.append(f"{name}_{form} {dtype}")
-print(f"{march}: {len(loops) - len(bad)} of {len(loops)} kernel loops vectorised")
-for b in bad:
-    print("  not vectorised:", b)
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the in-place build, not an installed pyact
+BLOCK = re.compile(r"^static void __pyx_fuse_(\d)__pyx_f_5pyact_\d+_kernels_\w+?__(\w+)_block\(.*\{$")
+
+
+def block_ranges(source):
+    """{(family_form, dtype): (first line, last line)} of the block functions."""
+    ranges, current = {}, None
+    for lineno, line in enumerate(source.splitlines(), 1):
+        m = BLOCK.match(line)
+        if m:
+            current = (m.group(2), "float32" if m.group(1) == "0" else "float64")
+            ranges[current] = [lineno, None]
+        elif current and line == "}":
+            ranges[current][1] = lineno
+            current = None
+    return ranges
+
+
+def vectorised_lines(level, source_path):
+    build = importlib.import_module(f"pyact._kernels_{level}").BUILD_INFO
+    flags = shlex.split(build["compile_args"]) + shlex.split(build["isa_flags"])
+    with tempfile.TemporaryDirectory() as tmp:
+        info = Path(tmp) / "vec.txt"
+        subprocess.run(["gcc", *flags, "-fPIC", "-I" + str(ROOT / "csrc"),
+                        "-I" + sysconfig.get_paths()["include"], "-I" + numpy.get_include(),
+                        "-c", str(source_path), "-o", str(Path(tmp) / "k.o"),
+                        f"-fopt-info-vec-optimized={info}"], check=True)
+        pattern = re.escape(source_path.name) + r":(\d+):\d+: optimized: loop vectorized"
+        return {int(m.group(1)) for m in re.finditer(pattern, info.read_text())}
+
+
+def report(level):
+    source_path = ROOT / "csrc" / f"_kernels_{level}.c"
+    vec = vectorised_lines(level, source_path)
+    ranges = block_ranges(source_path.read_text())
+    missing = sorted(f"{name} {dtype}" for (name, dtype), (lo, hi) in ranges.items()
+                     if not any(lo <= line <= hi for line in vec))
+    print(f"{level}: {len(ranges) - len(missing)} of {len(ranges)} elementwise kernel loops vectorised")
+    for name in missing:
+        print("  not vectorised:", name)
+    return not missing
+
+
+if __name__ == "__main__":
+    levels = sys.argv[1:] or ["avx512"]
+    sys.exit(0 if all([report(level) for level in levels]) else 1)
