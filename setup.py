@@ -308,6 +308,9 @@ extensions = [
         f"pyact._kernels_{level}",
         [str(isa_stub_path(level).relative_to(HERE))],
         include_dirs=["csrc", numpy.get_include()],
+        # C headers the generated C includes: a change rebuilds the modules
+        # (Cython tracks only the .pyx/.pxi side)
+        depends=[str(p.relative_to(HERE)) for p in sorted(CSRC.glob("*.h"))],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=EXTRA_COMPILE_ARGS + flags + OMP_COMPILE,
         extra_link_args=OMP_LINK + SANITIZE_LINK,

@@ -112,4 +112,67 @@ static inline void pyact_add_exp_lanes_dd(const double *e, const double *el, ptr
     }
 }
 
+/* Lane sums of the softmax family's gradients (csrc/axis.pxi, _backward_row):
+   acc + low += g[i] (log_softmax) or += g[i] y[i] (softmax, softmin; float32 data,
+   whose products are exact in double), by error-free sums, element i into lane
+   i % 8: the arithmetic of _add_g / _add_gy, lane by lane. */
+#define PYACT_TWO_SUM_INTO(acc, low, term)                                               \
+    do {                                                                                 \
+        pyact_v8d t_ = (term), s_ = (acc) + t_, bb_ = s_ - (acc);                       \
+        (low) += ((acc) - (s_ - bb_)) + (t_ - bb_);                                      \
+        (acc) = s_;                                                                      \
+    } while (0)
+
+static inline void pyact_lanes_two_sum1(double *acc, double *low, double term)
+{
+    double s = *acc + term;
+    double bb = s - *acc;
+    *low += (*acc - (s - bb)) + (term - bb);
+    *acc = s;
+}
+
+#define PYACT_DEFINE_ADD_G(T, SUFFIX)                                                     \
+    static inline void pyact_add_g_lanes_##SUFFIX(const T *g, ptrdiff_t n, double *acc,  \
+                                                  double *low)                           \
+    {                                                                                    \
+        typedef T vin __attribute__((vector_size(8 * sizeof(T))));                      \
+        pyact_v8d a, lo;                                                                 \
+        vin v;                                                                           \
+        ptrdiff_t i = 0, k;                                                              \
+        PYACT_LOAD8D(a, acc);                                                            \
+        PYACT_LOAD8D(lo, low);                                                           \
+        for (; i + PYACT_LANES <= n; i += PYACT_LANES) {                                 \
+            memcpy(&v, g + i, sizeof v);                                                 \
+            PYACT_TWO_SUM_INTO(a, lo, __builtin_convertvector(v, pyact_v8d));             \
+        }                                                                                \
+        PYACT_STORE8D(acc, a);                                                           \
+        PYACT_STORE8D(low, lo);                                                          \
+        for (k = 0; i + k < n; k++)                                                      \
+            pyact_lanes_two_sum1(&acc[k], &low[k], (double)g[i + k]);                    \
+    }
+
+PYACT_DEFINE_ADD_G(float, f)
+PYACT_DEFINE_ADD_G(double, d)
+
+static inline void pyact_add_gy_lanes_f(const float *g, const float *y, ptrdiff_t n,
+                                        double *acc, double *low)
+{
+    typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
+    pyact_v8d a, lo;
+    v8f vg, vy;
+    ptrdiff_t i = 0, k;
+    PYACT_LOAD8D(a, acc);
+    PYACT_LOAD8D(lo, low);
+    for (; i + PYACT_LANES <= n; i += PYACT_LANES) {
+        memcpy(&vg, g + i, sizeof vg);
+        memcpy(&vy, y + i, sizeof vy);
+        PYACT_TWO_SUM_INTO(a, lo, __builtin_convertvector(vg, pyact_v8d) *
+                                  __builtin_convertvector(vy, pyact_v8d));
+    }
+    PYACT_STORE8D(acc, a);
+    PYACT_STORE8D(low, lo);
+    for (k = 0; i + k < n; k++)
+        pyact_lanes_two_sum1(&acc[k], &low[k], (double)g[i + k] * (double)y[i + k]);
+}
+
 #endif

@@ -72,8 +72,12 @@ cdef extern from "vmath.h" nogil:
     float vmf_sigmoid(float x)
     float vmf_sigmoid_slope(float x)
     float vmf_silu(float x)
+    float vmf_gelu_tanh(float x)
     float vmf_tanh(float x)
     float vmf_tanh_slope(float x)
+    float vmf_sigmoid_slope_times(float x, float k, float c)
+    float vmf_tanh_slope_times(float x, float c)
+    float vmf_sigmoid_times(float x, float c)
     # loop invariants (see vmath.h)
     double vm_softplus_d32_hoisted(double x)
     double vm_softplus_hoisted(double x)
@@ -425,7 +429,7 @@ cdef inline wide_t hardswish_df(wide_t x) noexcept nogil:
 # The float32 loops call these instead of the double versions above (see
 # F32_NATIVE in kernels.pyx.tp).  On levels with a hardware FMA (VM_F32_FMA, a
 # compile-time constant) they compute in float, twice the vector lanes of
-# double, within 1.05 ULP (vmath.h's vmf_*); elsewhere they round the double
+# double, within 1.05 ULP (gelu tanh form: 1.15; vmath.h's vmf_*); elsewhere they round the double
 # versions to float.
 
 cdef inline float sigmoid_f32(float x) noexcept nogil:
@@ -442,6 +446,20 @@ cdef inline float tanh_f32(float x) noexcept nogil:
 
 cdef inline float tanh_df32(float x) noexcept nogil:
     return vmf_tanh_slope(x) if VM_F32_FMA else <float>tanh_df(<double>x)
+
+# Backward passes: grad joins the product before the final rounding (see
+# backward_call in kernels.pyx.tp).
+cdef inline float sigmoid_df32_times(float x, float grad) noexcept nogil:
+    return vmf_sigmoid_slope_times(x, 1, grad) if VM_F32_FMA else <float>(grad * sigmoid_df(<double>x))
+
+cdef inline float log_sigmoid_df32_times(float x, float grad) noexcept nogil:
+    return vmf_sigmoid_times(-x, grad) if VM_F32_FMA else <float>(grad * log_sigmoid_df(<double>x))
+
+cdef inline float tanh_df32_times(float x, float grad) noexcept nogil:
+    return vmf_tanh_slope_times(x, grad) if VM_F32_FMA else <float>(grad * tanh_df(<double>x))
+
+cdef inline float gelu_tanh_f32(float x) noexcept nogil:
+    return vmf_gelu_tanh(x) if VM_F32_FMA else <float>gelu_tanh_f(<double>x)
 
 cdef inline float silu_f32(float x) noexcept nogil:
     return vmf_silu(x) if VM_F32_FMA else <float>silu_f(<double>x)

@@ -13,7 +13,7 @@
      and round once at the end (total error 0.5 ULP + ~2^-8 ULP of float32).
    * vmf_*: float arithmetic with fmaf, for the float32 kernels of the sigmoid
      and tanh families on levels with a hardware FMA (twice the lanes of
-     double; within 1.05 ULP, see their section).
+     double; within 1.05 ULP, gelu's tanh form 1.15, see their section).
    * vm_*: float64 kernels in plain double.  The building blocks return
      unevaluated sums hi + lo (double-double) where a following step would
      otherwise lose bits, and the error-free transformations use a hardware
@@ -876,7 +876,8 @@ static inline double vm_gelu_d_d32(double x)
 /* On levels with a hardware FMA the float32 kernels of the sigmoid and tanh families
    compute in float, 16 lanes per AVX-512 vector instead of 8 in double: about 2x
    faster.  Each step's rounding that matters is carried as a float pair, and the
-   division's error is recovered with an fma, so the results stay within 1 ULP
+   division's error is recovered with an fma, so the results stay within 1.05 ULP
+   (1.15 for gelu's tanh form)
    (measured: tests/test_vmath.py, python -m pyact.accuracy).  Without an FMA
    (baseline x86-64) fmaf would be a libm call: VM_F32_FMA is 0 there and the
    kernels keep the double versions above (vm_*_d32). */
@@ -894,16 +895,30 @@ static inline float vmf_copysign(float x, float s)
     return vmf_float((vmf_bits(x) & 0x7fffffffu) | (vmf_bits(s) & 0x80000000u));
 }
 
-/* e^x = (hi + *lo) s1 s2 for x <= 0 (or NaN), hi + lo in [0.7, 1.42].  x is
-   clamped at -120 (where e^x < 2^-173 is 0 in every use, also times |x| <= 120);
-   k = round(x / ln2) in [-174, 0] is split into two normal powers of two, so a
-   caller rounds once when it scales its result into the subnormal range.
+/* e^x = (hi + *lo) 2^k for x <= 0 (or NaN), hi + lo in [0.7, 1.42], 2^k in sc as
+   three normal powers of two (vmf_scale applies them; a result scaled into the
+   subnormal range rounds once).  x is clamped at -200, where e^x < 2^-288 is 0
+   in every use, also times any float factor and 4 (4 grad in tanh's backward).
    x - k ln2_hi is exact (its bits reach down to 2^-24 only), k ln2_lo rounds
    once; e^r = 1 + s, s = r + r^2 g(r), with 1 + s kept as a pair. */
-static inline float vmf_exp_neg_parts(float x, float *lo, float *s1, float *s2)
+typedef struct { float s1, s2, s3; } vmf_scales;
+
+static inline float vmf_scale(float v, vmf_scales sc) { return ((v * sc.s1) * sc.s2) * sc.s3; }
+
+/* A factor c beyond 2^100 is applied as c 2^-32 before the final scaling and 2^32
+   with it (s3 >= 2^-94 stays normal), so that c h cannot overflow while c e^x is
+   finite (grad = 3e38 in a backward pass). */
+static inline float vmf_prescale(float c, vmf_scales *sc)
+{
+    int big = vmf_abs(c) > 0x1p100f;
+    sc->s3 *= big ? 0x1p32f : 1.0f;
+    return big ? c * 0x1p-32f : c;
+}
+
+static inline float vmf_exp_neg_parts(float x, float *lo, vmf_scales *sc)
 {
     const float magic = 0x1.8p23f;
-    x = x < -120.0f ? -120.0f : x;
+    x = x < -200.0f ? -200.0f : x;
     float t = x * 0x1.715476p+0f + magic;
     float kf = t - magic;
     int32_t k = (int32_t)(vmf_bits(t) - vmf_bits(magic));
@@ -916,9 +931,11 @@ static inline float vmf_exp_neg_parts(float x, float *lo, float *s1, float *s2)
     float s = __builtin_fmaf(r * r, g, r);
     float e = 1.0f + s;
     *lo = (1.0f - e) + s;
-    int32_t k1 = k >> 1, k2 = k - k1;
-    *s1 = vmf_float((uint32_t)(k1 + 127) << 23);
-    *s2 = vmf_float((uint32_t)(k2 + 127) << 23);
+    /* k in [-289, 0] in three parts of at least -97 (k1 ~ k / 3, rounded down) */
+    int32_t k1 = (k * 21) >> 6, k2 = (k - k1) >> 1, k3 = k - k1 - k2;
+    sc->s1 = vmf_float((uint32_t)(k1 + 127) << 23);
+    sc->s2 = vmf_float((uint32_t)(k2 + 127) << 23);
+    sc->s3 = vmf_float((uint32_t)(k3 + 127) << 23);
     return e;
 }
 
@@ -932,54 +949,87 @@ static inline float vmf_pair_div(float n, float nl, float d, float dl, float *ql
     return q;
 }
 
-/* c x / (1 + e^-|x|) (x >= 0) or c e^-|x| / (1 + e^-|x|) (x < 0), rounded once:
-   sigmoid (c = 1, mul_x = 0) and silu (mul_x = 1: times x); x > -120 or NaN. */
-static inline float vmf_sigmoid_times(float x, int mul_x)
+/* c sigmoid(v + vl) rounded once: c / (1 + e) (v >= 0) or c e / (1 + e) (v < 0),
+   e = e^-|v + vl| = e^-|v| (1 -+ vl) (|vl| <= 2^-20 |v|: the second-order term is
+   below 2^-40).  Without use_c, c = 1; without has_vl, vl = 0 (constants that
+   fold away). */
+static inline float vmf_sigmoid_pair_times(float v, float vl, float c, int use_c, int has_vl)
 {
-    float h, l, s1, s2, ql;
-    h = vmf_exp_neg_parts(-vmf_abs(x), &l, &s1, &s2);
-    float e = (h * s1) * s2, el = (l * s1) * s2;
+    float h, l, ql;
+    vmf_scales sc, one = {1.0f, 1.0f, 1.0f};
+    h = vmf_exp_neg_parts(-vmf_abs(v), &l, &sc);
+    int pos = v >= 0;
+    l = has_vl ? __builtin_fmaf(pos ? -vl : vl, h, l) : l;
+    float e = vmf_scale(h, sc), el = vmf_scale(l, sc);
     float d = 1.0f + e;
     float dl = ((1.0f - d) + e) + el;
-    int pos = x >= 0;
-    float c = mul_x ? x : 1.0f;
-    float n = pos ? c : c * h;                          /* c h exactly as n + nl */
-    float nl = pos ? 0.0f : __builtin_fmaf(c, h, -n) + c * l;
+    vmf_scales out = pos ? one : sc;
+    float cc = use_c ? vmf_prescale(c, &out) : 1.0f;
+    float n = pos ? cc : cc * h;                        /* c h exactly as n + nl */
+    float nl = pos ? 0.0f : __builtin_fmaf(cc, h, -n) + cc * l;
     float q = vmf_pair_div(n, nl, d, dl, &ql);
-    return ((q + ql) * (pos ? 1.0f : s1)) * (pos ? 1.0f : s2);
+    return vmf_scale(q + ql, out);
 }
 
-static inline float vmf_sigmoid(float x) { return vmf_sigmoid_times(x, 0); }
+static inline float vmf_sigmoid(float x) { return vmf_sigmoid_pair_times(x, 0.0f, 1.0f, 0, 0); }
 
 /* silu(x) = x sigmoid(x), which has the sign of x; beyond -120 it is -0 (x
    clamped so that -inf * 0 is not NaN), and +inf stays +inf. */
 static inline float vmf_silu(float x)
 {
     float xc = x < -120.0f ? -120.0f : x;
-    float r = vmf_sigmoid_times(xc, 1);
+    float r = vmf_sigmoid_pair_times(xc, 0.0f, xc, 1, 0);
     return vmf_copysign(x == __builtin_inff() ? x : r, x);   /* silu(-0) = -0 */
 }
 
-/* c sigmoid'(x) = c q (1 - q), q = sigmoid(-|x|) = e/(1 + e), c a power of two
-   (4 for tanh'), with the scaling of a tiny e applied to the final result. */
-static inline float vmf_sigmoid_slope_times(float x, float c)
+/* gelu, tanh form: x sigmoid(v), v = x (K1 + K3 x^2) as a float pair (an error of
+   2^-24 relative in v would cost |v| 2^-24 relative in the far negative tail).
+   x is clamped to [-100, 100] inside (beyond, sigmoid(v) is 0 or 1 in float);
+   above 100 the result is x itself (inf included), and it has the sign of x. */
+#define VMF_GELU_K1 ((float)VM_GELU_K1)
+#define VMF_GELU_K1_LO ((float)(VM_GELU_K1 - (double)(float)VM_GELU_K1))
+#define VMF_GELU_K3 ((float)VM_GELU_K3)
+#define VMF_GELU_K3_LO ((float)(VM_GELU_K3 - (double)(float)VM_GELU_K3))
+static inline float vmf_gelu_tanh(float x)
 {
-    float h, l, s1, s2, ql;
-    h = vmf_exp_neg_parts(-vmf_abs(x), &l, &s1, &s2);
-    float e = (h * s1) * s2, el = (l * s1) * s2;
+    float xs = x < -100.0f ? -100.0f : (x > 100.0f ? 100.0f : x);
+    float z = xs * xs;
+    float zl = __builtin_fmaf(xs, xs, -z);
+    float t = VMF_GELU_K3 * z;
+    float tl = __builtin_fmaf(VMF_GELU_K3, z, -t) + (VMF_GELU_K3 * zl + VMF_GELU_K3_LO * z);
+    float a = VMF_GELU_K1 + t;                          /* two_sum: t may exceed K1 */
+    float ab = a - VMF_GELU_K1;
+    float al = ((VMF_GELU_K1 - (a - ab)) + (t - ab)) + (tl + VMF_GELU_K1_LO);
+    float v = xs * a;
+    float vl = __builtin_fmaf(xs, a, -v) + xs * al;
+    float r = vmf_sigmoid_pair_times(v, vl, xs, 1, 1);
+    return vmf_copysign(x > 100.0f ? x : r, x);
+}
+
+/* c k sigmoid'(x) = c k q (1 - q), q = sigmoid(-|x|) = e/(1 + e), rounded once:
+   k a power of two (4 for tanh'), c any factor (grad in a backward pass), the
+   scaling of a tiny e applied last, so that grad times a subnormal slope keeps its
+   digits (the slope rounded alone and then multiplied was 13 ULP off). */
+static inline float vmf_sigmoid_slope_times(float x, float k, float c)
+{
+    float h, l, ql;
+    vmf_scales sc;
+    h = vmf_exp_neg_parts(-vmf_abs(x), &l, &sc);
+    float e = vmf_scale(h, sc), el = vmf_scale(l, sc);
     float d = 1.0f + e;
     float dl = ((1.0f - d) + e) + el;
-    float qu = vmf_pair_div(h, l, d, dl, &ql);          /* q = (qu + ql) s1 s2 */
-    float q = (qu * s1) * s2, qls = (ql * s1) * s2;
+    float qu = vmf_pair_div(h, l, d, dl, &ql);          /* q = (qu + ql) 2^k */
+    float q = vmf_scale(qu, sc), qls = vmf_scale(ql, sc);
     float w = 1.0f - q;
     float wl = ((1.0f - w) - q) - qls;
     float p = qu * w;
     float pe = __builtin_fmaf(qu, w, -p);
-    float r = p + ((pe + qu * wl) + ql * w);
-    return ((c * r) * s1) * s2;
+    float kp = k * p, kl = k * ((pe + qu * wl) + ql * w);
+    float cs = vmf_prescale(c, &sc);
+    return vmf_scale(__builtin_fmaf(cs, kp, cs * kl), sc);
 }
 
-static inline float vmf_sigmoid_slope(float x) { return vmf_sigmoid_slope_times(x, 1.0f); }
+static inline float vmf_sigmoid_slope(float x) { return vmf_sigmoid_slope_times(x, 1.0f, 1.0f); }
 
 /* tanh(x): x + x^3 t(x^2) for |x| <= 0.55; beyond, (1 - e)/(1 + e), e = e^-2|x|
    (<= 0.34, so 1 - e does not cancel), with the sign of x. */
@@ -991,9 +1041,10 @@ static inline float vmf_tanh(float x)
     t = __builtin_fmaf(t, z, (float)VM_TANHS_3); t = __builtin_fmaf(t, z, (float)VM_TANHS_2);
     t = __builtin_fmaf(t, z, (float)VM_TANHS_1); t = __builtin_fmaf(t, z, (float)VM_TANHS_0);
     float small = __builtin_fmaf(x * z, t, x);
-    float h, l, s1, s2, ql;
-    h = vmf_exp_neg_parts(-2.0f * a, &l, &s1, &s2);
-    float e = (h * s1) * s2, el = (l * s1) * s2;
+    float h, l, ql;
+    vmf_scales sc;
+    h = vmf_exp_neg_parts(-2.0f * a, &l, &sc);
+    float e = vmf_scale(h, sc), el = vmf_scale(l, sc);
     float n = 1.0f - e;
     float nl = ((1.0f - n) - e) - el;
     float d = 1.0f + e;
@@ -1002,10 +1053,18 @@ static inline float vmf_tanh(float x)
     return vmf_copysign(a <= 0.55f ? small : q + ql, x);   /* also tanh(-0) = -0 */
 }
 
-/* tanh'(x) = 1 - tanh(x)^2 = 4 sigmoid'(2x). */
-static inline float vmf_tanh_slope(float x)
+/* tanh'(x) = 1 - tanh(x)^2 = 4 sigmoid'(2x), times c (grad). */
+static inline float vmf_tanh_slope_times(float x, float c)
 {
-    return vmf_sigmoid_slope_times(2.0f * x, 4.0f);
+    return vmf_sigmoid_slope_times(2.0f * x, 4.0f, c);
+}
+
+static inline float vmf_tanh_slope(float x) { return vmf_tanh_slope_times(x, 1.0f); }
+
+/* c sigmoid(x) rounded once (grad times sigmoid, also where it is subnormal). */
+static inline float vmf_sigmoid_times(float x, float c)
+{
+    return vmf_sigmoid_pair_times(x, 0.0f, c, 1, 0);
 }
 
 /* ---- loop invariants ------------------------------------------------------------ */
