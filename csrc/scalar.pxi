@@ -29,6 +29,7 @@ from cython cimport floating
 cdef extern from "vmath.h" nogil:
     # float64 building blocks (see csrc/vmath.h for their measured errors)
     double vm_abs(double x)
+    double vm_mulsign(double x, double s)
     double vm_two_prod(double a, double b, double *err)
     double vm_two_sum(double a, double b, double *err)
     double vm_fast_two_sum(double a, double b, double *err)
@@ -474,10 +475,16 @@ cdef inline float silu_f32(float x) noexcept nogil:
 # f(z + dz) = f(z) + f'(z) dz.
 
 # The rounding error of a * b, or 0 where it is meaningless (inf, NaN, huge).
+# Where a * b underflows to 0 (the error too), the smallest subnormal with the
+# product's sign: it decides a tie with a threshold of 0 the right way (fuzz:
+# softplus(5e-324, beta=0.5, threshold=0) took the softplus branch, 1.386 for x),
+# and is negligible as a correction.
 cdef inline double _prod_err(double a, double b, double p) noexcept nogil:
     cdef double err
     vm_two_prod(a, b, &err)
-    return err if vm_abs(p) < 1e300 else 0.0
+    cdef bint lost = (p == 0) & (a != 0) & (b != 0)
+    return vm_mulsign(vm_mulsign(4.9406564584124654e-324, a), b) if lost else (
+        err if vm_abs(p) < 1e300 else 0.0)
 
 cdef inline double sigmoid_f64(double x) noexcept nogil:
     return vm_sigmoid(x)

@@ -939,13 +939,14 @@ static inline float vmf_exp_neg_parts(float x, float *lo, vmf_scales *sc)
     return e;
 }
 
-/* (n + nl) / (d + dl) as q + *ql, q rounded to nearest up to ~2^-26 (0 < d). */
+/* (n + nl) / (d + dl) as q + *ql, q rounded to nearest up to ~2^-26 (0 < d); an
+   infinite q (n = inf: grad = inf in a backward pass) with *ql = 0, not NaN. */
 static inline float vmf_pair_div(float n, float nl, float d, float dl, float *ql)
 {
     float inv = 1.0f / d;
     float q = n * inv;
     float rem = (__builtin_fmaf(-q, d, n) + nl) - q * dl;
-    *ql = rem * inv;
+    *ql = vmf_abs(q) <= 0x1.fffffep127f ? rem * inv : 0.0f;
     return q;
 }
 
@@ -1026,7 +1027,8 @@ static inline float vmf_sigmoid_slope_times(float x, float k, float c)
     float pe = __builtin_fmaf(qu, w, -p);
     float kp = k * p, kl = k * ((pe + qu * wl) + ql * w);
     float cs = vmf_prescale(c, &sc);
-    return vmf_scale(__builtin_fmaf(cs, kp, cs * kl), sc);
+    float u = __builtin_fmaf(cs, kp, cs * kl);
+    return vmf_scale(vmf_abs(cs) <= 0x1.fffffep127f ? u : cs * kp, sc);  /* inf c: no inf * 0 */
 }
 
 static inline float vmf_sigmoid_slope(float x) { return vmf_sigmoid_slope_times(x, 1.0f, 1.0f); }

@@ -215,12 +215,13 @@ def test_float32_kernels_in_float_within_their_bound(level_module, name, params,
 def test_float32_backward_where_the_derivative_is_subnormal(level_module, name):
     """grad * f'(x) with f' below float32's normal range (found by tools/fuzz.py: the
     float kernels rounded f' alone first, 13 ULP off for tanh at x = 47.3): grad must
-    join the product before the rounding, for tiny and huge grads alike."""
+    join the product before the rounding, for tiny and huge grads alike (and an
+    infinite grad gives inf, not inf * 0 = NaN: also found by the fuzzer)."""
     from conftest import assert_ulp, exact_backward
     act = REGISTRY[name]
     x = np.concatenate([np.linspace(-200.0, 200.0, 40001), [47.319576, -47.319576]]
                        ).astype(np.float32)
-    for g in (47.319576, 0.3, -3.7, 1e30, 3e38, 1e-30, 1e-44):
+    for g in (47.319576, 0.3, -3.7, 1e30, 3e38, 1e-30, 1e-44, np.inf, -np.inf):
         grad = np.full_like(x, g)
         assert_ulp(pyact.__dict__[name + "_backward"](grad, x=x), exact_backward(act, {}, grad, x),
                    np.float32, act.ulp_bound("backward"), x, f"[{level_module[0]}] grad={g}")

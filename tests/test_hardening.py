@@ -374,6 +374,19 @@ def test_extreme_parameters_on_every_level(level, dtype, monkeypatch):
                    act.ulp_bound("forward"), x, label)
         assert_ulp(SLOW["softplus_derivative"](x, **params), exact_derivative(act, params, x),
                    dtype, act.ulp_bound("derivative"), x, label + " derivative")
+    # softplus where beta * x underflows to 0 at a threshold of 0: beta x > 0 is the
+    # linear region all the same (the result is x, not softplus(0) / beta)
+    x = np.array([float(info.smallest_subnormal), 6.025095053697685e-212, 1e-30, -1e-30,
+                  -float(info.smallest_subnormal)], dtype)
+    for beta in (0.5, float(info.tiny) / 10, -0.5):
+        params = {"beta": beta, "threshold": 0.0}
+        label = f"[{level}] softplus beta={beta} threshold=0"
+        with np.errstate(over="ignore", under="ignore"):
+            assert_ulp(SLOW["softplus"](x, **params), exact_forward(act, params, x), dtype,
+                       act.ulp_bound("forward"), x, label)
+            assert_ulp(SLOW["softplus_derivative"](x, **params),
+                       exact_derivative(act, params, x), dtype, act.ulp_bound("derivative"),
+                       x, label + " derivative")
     # elu with a huge alpha: alpha e^x is finite where e^x alone underflows
     act = pyact.REGISTRY["elu"]
     x = np.array([-np.inf, -800.0, -745.2, -700.0, -104.0, -88.0, -1.0, -1e-30, 0.0, np.nan],
