@@ -33,6 +33,7 @@ cdef extern from "vmath.h" nogil:
     double vm_exp_d32(double x)
     double vm_expm1_d32(double x)
     double vm_log1p_pair(double h, double l, double *lo)
+    void vm_exp_parts(double x, double *hi, double *lo, double *s1, double *s2)
 
 cdef extern from "lanes.h" nogil:
     float pyact_scaled_max_f(const float *x, Py_ssize_t n, float s)
@@ -79,17 +80,32 @@ cdef inline void _add_pair(double* hi, double* lo, double term, double term_lo,
 
 # e^(v - m) as hi + *lo, and *d = v - m (rounded).  float32: v - m is exact in
 # double and lo = 0.  float64: v - m = d + dl exactly and e^(d + dl) = e^d (1 + dl).
+# float64 below d = -600 (TINY_SHIFT): the pair is -2^600 e^(v - m), normal where
+# e^(v - m) itself would be subnormal and lose the digits of its low part (the
+# output was 1.69 ULP off there); the sign marks it.  The sums scale it back
+# (_add_term, lanes.h: log_softmax of a dominant entry is -(the sum of the tiny
+# terms)), the outputs too, with a single rounding (_softmax_out).
+cdef double TINY_SHIFT = -600
+cdef double TINY_UP = 4.149515568880993e+180     # 2**600
+cdef double TINY_DOWN = 2.409919865102884e-181   # 2**-600
+
 cdef inline double _shifted_exp(floating v, floating m, double* d, double* lo) noexcept nogil:
-    cdef double dl, el, eh
+    cdef double dl, hi, l, s1, s2, eh, el
+    cdef bint tiny
     if floating is float:
         d[0] = <double>v - <double>m
         lo[0] = 0
         return vm_exp_d32(d[0])   # float32-grade polynomial: ~2^-37 relative
     else:
         d[0] = vm_two_sum(v, -m, &dl)
-        eh = vm_exp_dd(d[0], &el)
-        lo[0] = (el + eh * dl) if d[0] > -1400 else 0   # d = -inf: dl is NaN, e^d is 0
-        return eh
+        vm_exp_parts(d[0], &hi, &l, &s1, &s2)
+        tiny = d[0] < TINY_SHIFT
+        s1 = s1 * (TINY_UP if tiny else 1.0)
+        eh = (hi * s1) * s2
+        el = (l * s1) * s2
+        el = (el + eh * dl) if d[0] > -1400 else 0   # d = -inf: dl is NaN, e^d is 0
+        lo[0] = -el if tiny else el
+        return -eh if tiny else eh
 
 
 # ---- forward ----------------------------------------------------------------------
@@ -132,12 +148,17 @@ cdef inline floating _log_softmax_out(floating v, floating m, double log_sum,
 # One output of softmax: e * (1/sum), from e = eh + el and 1/sum = rh + rl.
 cdef inline floating _softmax_out(double eh, double el, double rh, double rl,
                                   floating like) noexcept nogil:
-    cdef double p, pe
+    cdef double p, pe, r
+    cdef bint tiny
     if floating is float:
         return <floating>(eh * rh)
     else:
+        tiny = eh < 0   # -2^600 e (see _shifted_exp): scaled back once at the end
+        eh = -eh if tiny else eh
+        el = -el if tiny else el
         p = vm_two_prod(eh, rh, &pe)
-        return p + ((pe + eh * rl) + el * rh)
+        r = p + ((pe + eh * rl) + el * rh)
+        return r * TINY_DOWN if tiny else r
 
 
 # 1/(1 + total) as rh + *rl.
@@ -157,6 +178,9 @@ cdef inline double _reciprocal_sum(double total, double total_lo, double* rl) no
 cdef inline void _add_term(double* rest, double* low, double* ties, double e,
                            double e_lo, floating like) noexcept nogil:
     cdef double tie = 1 if e == 1 else 0
+    cdef bint tiny = e < 0   # a scaled tiny term (_shifted_exp), as in lanes.h
+    e = -e * TINY_DOWN if tiny else e
+    e_lo = -e_lo * TINY_DOWN if tiny else e_lo
     _add_pair(rest, low, e - tie, e_lo, like)
     ties[0] += tie
 

@@ -78,7 +78,8 @@ static inline void pyact_add_exp_lanes(const double *e, ptrdiff_t n, double *res
 }
 
 /* The same for float64 data, exponentials e + el: rest + low accumulates them by
-   error-free sums (two_sum of vmath.h, lane by lane). */
+   error-free sums (two_sum of vmath.h, lane by lane).  A negative e (and its el)
+   is a tiny term scaled by -2^600 (axis.pxi, _shifted_exp): scaled back here. */
 static inline void pyact_add_exp_lanes_dd(const double *e, const double *el, ptrdiff_t n,
                                           double *rest, double *low, double *ties)
 {
@@ -90,6 +91,10 @@ static inline void pyact_add_exp_lanes_dd(const double *e, const double *el, ptr
     for (; i + PYACT_LANES <= n; i += PYACT_LANES) {
         PYACT_LOAD8D(v, e + i);
         PYACT_LOAD8D(vl, el + i);
+        pyact_v8id tiny = v < 0.0;
+        pyact_v8d vs = v * -0x1p-600, vls = vl * -0x1p-600;
+        v = (pyact_v8d)(((pyact_v8id)v & ~tiny) | ((pyact_v8id)vs & tiny));
+        vl = (pyact_v8d)(((pyact_v8id)vl & ~tiny) | ((pyact_v8id)vls & tiny));
         tie = (pyact_v8d)((v == 1.0) & PYACT_ONE_BITS);
         term = v - tie;
         s = r + term;
@@ -102,11 +107,14 @@ static inline void pyact_add_exp_lanes_dd(const double *e, const double *el, ptr
     PYACT_STORE8D(low, lo);
     PYACT_STORE8D(ties, t);
     for (k = 0; i + k < n; k++) {
-        double tie = e[i + k] == 1.0 ? 1.0 : 0.0;
-        double term = e[i + k] - tie;
+        int tiny = e[i + k] < 0.0;
+        double ek = tiny ? e[i + k] * -0x1p-600 : e[i + k];
+        double elk = tiny ? el[i + k] * -0x1p-600 : el[i + k];
+        double tie = ek == 1.0 ? 1.0 : 0.0;
+        double term = ek - tie;
         double s = rest[k] + term;
         double bb = s - rest[k];
-        low[k] += ((rest[k] - (s - bb)) + (term - bb)) + el[i + k];
+        low[k] += ((rest[k] - (s - bb)) + (term - bb)) + elk;
         rest[k] = s;
         ties[k] += tie;
     }

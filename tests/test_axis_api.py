@@ -921,3 +921,30 @@ def test_softmax_backward_near_one_hot_float64():
             xs = x if name == "softmax" else -x
             y = fwd(act)(xs, axis=0)
             assert_backward(act, g, y, 0, bwd(act)(g, y=y, axis=0))
+
+
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_softmax_forward_with_subnormal_outputs_float64(name):
+    """Outputs below the normal range (exp(x - max) < 2**-1022): each within the
+    bound of its own exact value, along either axis.  e^(x - max) rounded into the
+    subnormal range first lost the digits of its low part (1.35 ULP here, 1.69 in the
+    accuracy tool's rows)."""
+    act = next(a for a in AXIS if a.name == name)
+    sign = 1.0 if name == "softmax" else -1.0
+    for shift in (0.0, 0.37, 0.81):
+        row = sign * np.concatenate([[0.0, 0.3, -0.2, -1.1], -np.linspace(700, 746, 4001) - shift])
+        for x, axis in ((row, -1), (np.tile(row, (3, 1)).T.copy(), 0)):
+            assert_forward(act, x, axis, fwd(act)(x, axis=axis))
+
+
+def test_log_softmax_of_a_dominant_entry_with_tiny_others_float64():
+    """log_softmax of the largest entry is -log1p(sum of the others' exponentials):
+    with every other x - max below -600 that is -(a sum of terms below 2**-865),
+    which must keep its digits (not be taken as 0), along either axis."""
+    act = next(a for a in AXIS if a.name == "log_softmax")
+    row = np.array([1358.6, 1358.6 - 619.7, 1358.6 - 644.6, 1358.6 - 676.3, 1358.6 - 1013.8,
+                    1358.6 - 720.0, -np.inf])
+    for x, axis in ((row, -1), (np.tile(row, (3, 1)).T.copy(), 0)):
+        y = fwd(act)(x, axis=axis)
+        assert_forward(act, x, axis, y)
+        assert np.all(np.take(y, 0, axis=axis) < 0)
