@@ -878,7 +878,7 @@ static inline double vm_gelu_d_d32(double x)
    faster.  Each step's rounding that matters is carried as a float pair, and the
    division's error is recovered with an fma, so the results stay within 1.06 ULP
    (1.13 for gelu's tanh form; exhaustive over float32, python -m pyact.accuracy)
-   (measured: tests/test_vmath.py, python -m pyact.accuracy).  Without an FMA
+   (measured: tests/test_dispatch.py, python -m pyact.accuracy).  Without an FMA
    (baseline x86-64) fmaf would be a libm call: VM_F32_FMA is 0 there and the
    kernels keep the double versions above (vm_*_d32). */
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
