@@ -27,6 +27,7 @@
 # the reciprocal of the sum and the final product; each output rounded once.
 
 from libc.math cimport INFINITY
+from libc.stdlib cimport malloc, free
 
 cdef extern from "vmath.h" nogil:
     double vm_exp_or_expm1_dd(double x, int minus_one, int fine, double *lo)
@@ -60,6 +61,7 @@ cdef enum:
     SHORT_ROW = 16       # rows up to this length go through the transposed tiles
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
+    LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)
 
 # -ln 2: below it log_softmax's vjp uses exp(y) itself, above exp(y) - 1.
 cdef double MINUS_LN2 = -0.6931471805599453
@@ -171,7 +173,8 @@ cdef inline double _reciprocal_sum(double total, double total_lo, double* rl) no
 # The exponentials of a slice are computed a chunk at a time into scratch by a
 # plain elementwise loop (which vectorises like the elementwise kernels), and
 # then added into the lane sums; softmax reuses them for its outputs when the
-# slice fits in one chunk, and recomputes them chunk by chunk otherwise.
+# slice fits in one chunk (a long row gets a chunk of its length on the heap,
+# _forward_tasks), and recomputes them chunk by chunk otherwise.
 # An exponential of exactly 1 counts as a tie (its d is 0, or so close to 0
 # that e^d rounds to 1: the total is the same).
 
@@ -197,8 +200,8 @@ cdef inline void _exp_run(const floating* x, Py_ssize_t n, floating fsign, float
 
 
 cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
-                       double* scratch) noexcept nogil:
-    """One contiguous row; scratch holds 2 * CHUNK doubles."""
+                       double* scratch, Py_ssize_t cap) noexcept nogil:
+    """One contiguous row; scratch holds 2 * cap doubles (cap a multiple of LANES)."""
     cdef floating fsign = -1 if mode == MODE_SOFTMIN else 1
     cdef double rest[LANES]
     cdef double low[LANES]
@@ -206,7 +209,7 @@ cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
     cdef floating m
     cdef double log_sum, log_lo, rh, rl
     cdef double* eh = scratch
-    cdef double* el = scratch + CHUNK
+    cdef double* el = scratch + cap
     cdef Py_ssize_t i, k, chunk, c0, c
     # the reductions along the row: csrc/lanes.h (the same lanes as the column loops)
     if floating is float:
@@ -217,9 +220,9 @@ cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
         rest[k] = 0
         low[k] = 0
         ties[k] = 0
-    for chunk in range((n + CHUNK - 1) // CHUNK):   # CHUNK is a multiple of LANES
-        c0 = chunk * CHUNK
-        c = min(<Py_ssize_t>CHUNK, n - c0)
+    for chunk in range((n + cap - 1) // cap):   # cap is a multiple of LANES
+        c0 = chunk * cap
+        c = min(cap, n - c0)
         _exp_run(x + c0, c, fsign, m, eh, el)
         if floating is float:
             pyact_add_exp_lanes(eh, c, rest, ties)
@@ -232,10 +235,10 @@ cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
             out[i] = _log_softmax_out(fsign * x[i], m, log_sum, log_lo)
         return
     rh = _reciprocal_sum(rest[0], low[0], &rl)
-    for chunk in range((n + CHUNK - 1) // CHUNK):
-        c0 = chunk * CHUNK
-        c = min(<Py_ssize_t>CHUNK, n - c0)
-        if n > CHUNK:
+    for chunk in range((n + cap - 1) // cap):
+        c0 = chunk * cap
+        c = min(cap, n - c0)
+        if n > cap:
             _exp_run(x + c0, c, fsign, m, eh, el)
         for i in range(c):
             out[c0 + i] = _softmax_out(eh[i], el[i] if floating is double else 0, rh, rl, m)
@@ -597,8 +600,9 @@ cdef inline Py_ssize_t _n_tasks(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner
 cdef void _forward_tasks(const floating* x, floating* out, Py_ssize_t outer, Py_ssize_t n,
                          Py_ssize_t inner, int mode, Py_ssize_t t0,
                          Py_ssize_t t1) noexcept nogil:
-    cdef Py_ssize_t t, r0, w, i, j, o, c0, blocks
+    cdef Py_ssize_t t, r0, w, i, j, o, c0, blocks, cap
     cdef double scratch[2 * CHUNK]   # 64 KiB of exponentials, on this thread's stack
+    cdef double* row_scratch
     cdef floating tile_x[SHORT_ROW * COLS]
     cdef floating tile_o[SHORT_ROW * COLS]
     if t1 <= t0:
@@ -615,8 +619,18 @@ cdef void _forward_tasks(const floating* x, floating* out, Py_ssize_t outer, Py_
                 for i in range(n):
                     out[(r0 + j) * n + i] = tile_o[i * COLS + j]
     elif inner == 1:
+        # a long row's exponentials on the heap (up to LONG_ROW_CAP of them), so
+        # that softmax does not compute them twice; the stack scratch otherwise
+        cap = min((n + LANES - 1) // LANES * LANES, <Py_ssize_t>LONG_ROW_CAP)
+        row_scratch = (<double*>malloc((2 if floating is double else 1) * cap * sizeof(double))
+                       if n > CHUNK else NULL)
+        if row_scratch == NULL:
+            row_scratch = scratch
+            cap = CHUNK
         for t in range(t0, t1):
-            _forward_row(x + t * n, out + t * n, n, mode, scratch)
+            _forward_row(x + t * n, out + t * n, n, mode, row_scratch, cap)
+        if row_scratch != scratch:
+            free(row_scratch)
     else:
         blocks = (inner + COLS - 1) // COLS
         for t in range(t0, t1):

@@ -242,6 +242,24 @@ def test_rows_alone_equal_rows_in_blocks_bitwise(act, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", AXIS, ids=IDS)
+def test_rows_longer_than_the_stack_scratch(act, dtype):
+    # rows beyond the 4096 exponentials kept on the stack (their exponentials go to
+    # the heap), also of lengths that are not a multiple of the lane count: within
+    # the bound, and the same bits as the strided-axis loop (chunks of 256)
+    for n in (4104, 4101, 9001):
+        x = data((3, n), dtype, seed=n)
+        x[1, 7] = 40.0   # a dominant logit: a row of tiny terms and one near 1
+        y = fwd(act)(x, axis=-1)
+        check_forward(act, x, -1, y)
+        column = np.ascontiguousarray(x.T)
+        assert_same_bits(y, fwd(act)(column, axis=0).T, f"n={n}")
+        out = x.copy()
+        fwd_(act)(out, axis=-1)
+        assert_same_bits(out, y, f"in place n={n}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", AXIS, ids=IDS)
 def test_fortran_order_equals_c_order_bitwise(act, dtype):
     x = data((6, 30, 5), dtype, seed=2)
     xf = np.asfortranarray(x)
