@@ -240,7 +240,7 @@
 #define VM_GELUD0_11 -0x1.784a7e74fd459p-17
 #define VM_GELUD0_12 -0x1.ffafff4e0e463p-18
 #define VM_GELUD0_13 0x1.d058093e844d3p-22
-#define VM_GELUD0_POLY(d) (((((((((((((VM_GELUD0_13 * (d) + VM_GELUD0_12) * (d) + VM_GELUD0_11) * (d) + VM_GELUD0_10) * (d) + VM_GELUD0_9) * (d) + VM_GELUD0_8) * (d) + VM_GELUD0_7) * (d) + VM_GELUD0_6) * (d) + VM_GELUD0_5) * (d) + VM_GELUD0_4) * (d) + VM_GELUD0_3) * (d) + VM_GELUD0_2) * (d) + VM_GELUD0_1) * (d) + VM_GELUD0_0)
+#define VM_GELUD0_POLY(d) VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_GELUD0_13, (d), VM_GELUD0_12), (d), VM_GELUD0_11), (d), VM_GELUD0_10), (d), VM_GELUD0_9), (d), VM_GELUD0_8), (d), VM_GELUD0_7), (d), VM_GELUD0_6), (d), VM_GELUD0_5), (d), VM_GELUD0_4), (d), VM_GELUD0_3), (d), VM_GELUD0_2), (d), VM_GELUD0_1), (d), VM_GELUD0_0)
 /* VM_GELUTD0: zero of the derivative at -0.7524614220710162584879544 */
 #define VM_GELUTD0_X0_HI -0x1.81429f9e97e4dp-1
 #define VM_GELUTD0_X0_LO 0x1.4f523ed77dbdcp-55
@@ -260,7 +260,7 @@
 #define VM_GELUTD0_11 -0x1.2514d6b98f2cap-15
 #define VM_GELUTD0_12 -0x1.02e303a9b42d0p-16
 #define VM_GELUTD0_13 0x1.7eeec06b57c0dp-18
-#define VM_GELUTD0_POLY(d) (((((((((((((VM_GELUTD0_13 * (d) + VM_GELUTD0_12) * (d) + VM_GELUTD0_11) * (d) + VM_GELUTD0_10) * (d) + VM_GELUTD0_9) * (d) + VM_GELUTD0_8) * (d) + VM_GELUTD0_7) * (d) + VM_GELUTD0_6) * (d) + VM_GELUTD0_5) * (d) + VM_GELUTD0_4) * (d) + VM_GELUTD0_3) * (d) + VM_GELUTD0_2) * (d) + VM_GELUTD0_1) * (d) + VM_GELUTD0_0)
+#define VM_GELUTD0_POLY(d) VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_GELUTD0_13, (d), VM_GELUTD0_12), (d), VM_GELUTD0_11), (d), VM_GELUTD0_10), (d), VM_GELUTD0_9), (d), VM_GELUTD0_8), (d), VM_GELUTD0_7), (d), VM_GELUTD0_6), (d), VM_GELUTD0_5), (d), VM_GELUTD0_4), (d), VM_GELUTD0_3), (d), VM_GELUTD0_2), (d), VM_GELUTD0_1), (d), VM_GELUTD0_0)
 /* VM_SILUD0: zero of the derivative at -1.278464542761073795109359 */
 #define VM_SILUD0_X0_HI -0x1.474973c84120bp+0
 #define VM_SILUD0_X0_LO -0x1.f8d74bc9ac154p-54
@@ -280,7 +280,7 @@
 #define VM_SILUD0_11 0x1.3aecd4a3d4ac5p-19
 #define VM_SILUD0_12 0x1.c2e1da8a2b944p-21
 #define VM_SILUD0_13 -0x1.28d97ffe5701ap-25
-#define VM_SILUD0_POLY(d) (((((((((((((VM_SILUD0_13 * (d) + VM_SILUD0_12) * (d) + VM_SILUD0_11) * (d) + VM_SILUD0_10) * (d) + VM_SILUD0_9) * (d) + VM_SILUD0_8) * (d) + VM_SILUD0_7) * (d) + VM_SILUD0_6) * (d) + VM_SILUD0_5) * (d) + VM_SILUD0_4) * (d) + VM_SILUD0_3) * (d) + VM_SILUD0_2) * (d) + VM_SILUD0_1) * (d) + VM_SILUD0_0)
+#define VM_SILUD0_POLY(d) VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_SILUD0_13, (d), VM_SILUD0_12), (d), VM_SILUD0_11), (d), VM_SILUD0_10), (d), VM_SILUD0_9), (d), VM_SILUD0_8), (d), VM_SILUD0_7), (d), VM_SILUD0_6), (d), VM_SILUD0_5), (d), VM_SILUD0_4), (d), VM_SILUD0_3), (d), VM_SILUD0_2), (d), VM_SILUD0_1), (d), VM_SILUD0_0)
 /* VM_MISHD0: zero of the derivative at -1.192431214515495212137588 */
 #define VM_MISHD0_X0_HI -0x1.31432c0d12d84p+0
 #define VM_MISHD0_X0_LO -0x1.bf319154da210p-55
@@ -300,6 +300,6 @@
 #define VM_MISHD0_11 -0x1.223d1af39f7a0p-16
 #define VM_MISHD0_12 0x1.3ae3435b24b50p-20
 #define VM_MISHD0_13 0x1.86f75c1bc719ep-19
-#define VM_MISHD0_POLY(d) (((((((((((((VM_MISHD0_13 * (d) + VM_MISHD0_12) * (d) + VM_MISHD0_11) * (d) + VM_MISHD0_10) * (d) + VM_MISHD0_9) * (d) + VM_MISHD0_8) * (d) + VM_MISHD0_7) * (d) + VM_MISHD0_6) * (d) + VM_MISHD0_5) * (d) + VM_MISHD0_4) * (d) + VM_MISHD0_3) * (d) + VM_MISHD0_2) * (d) + VM_MISHD0_1) * (d) + VM_MISHD0_0)
+#define VM_MISHD0_POLY(d) VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_MISHD0_13, (d), VM_MISHD0_12), (d), VM_MISHD0_11), (d), VM_MISHD0_10), (d), VM_MISHD0_9), (d), VM_MISHD0_8), (d), VM_MISHD0_7), (d), VM_MISHD0_6), (d), VM_MISHD0_5), (d), VM_MISHD0_4), (d), VM_MISHD0_3), (d), VM_MISHD0_2), (d), VM_MISHD0_1), (d), VM_MISHD0_0)
 
 #endif

@@ -142,7 +142,7 @@ def main():
         fit(name, q, -mp.mpf(w), mp.mpf(w), degree, lines)
         horner = f"{name}_{degree}"
         for i in range(degree - 1, -1, -1):
-            horner = f"({horner} * (d) + {name}_{i})"
+            horner = f"VM_FMA({horner}, (d), {name}_{i})"
         lines.append(f"#define {name}_POLY(d) {horner}")
     lines += ["", "#endif", ""]
     OUT.write_text("\n".join(lines))
