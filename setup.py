@@ -77,8 +77,8 @@ COMPILER_DIRECTIVES = {
 # -ffp-contract=off: GCC would otherwise fuse a*b + c into one FMA wherever the
 # ISA level has FMA, which changes the rounding that the error-free
 # transformations of the kernels (Veltkamp splits, compensated sums) rely on;
-# with it every level evaluates the same expression tree and FMA is used only
-# where the source asks for it (fma()).
+# with it FMA is used only where the source asks for it (fma(), and VM_FMA in the
+# Horner steps of csrc/vmath.h, which no error-free step depends on).
 UNIX = sys.platform != "win32"
 DEBUG = os.environ.get("PYACT_BUILD_DEBUG", "").strip() not in ("", "0", "no", "false", "off")
 EXTRA_COMPILE_ARGS = (["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"]

@@ -451,17 +451,19 @@ static inline double vm_phi_small_dd(double x, double *lo)
 static inline double vm_gauss_G(double t, double *lo)
 {
     t = vm_clamp(t, 1.0, 40.0);
+    /* no VM_FMA here: with fma calls over the selected coefficients GCC no longer
+       if-converts the selects, and the float64 gelu loops stay scalar */
     int a = t < 2.0, b = t < 4.0, c = t < 8.0;
     double inv = 1.0 / t;
     double w = a ? t - 1.5 : (b ? t - 3.0 : (c ? inv - 0.1875 : inv - 0.075));
 #define VM_PHI_SEL(i) (a ? VM_PHIA_##i : (b ? VM_PHIB_##i : (c ? VM_PHIC_##i : VM_PHID_##i)))
     double q = VM_PHI_SEL(18);
-    q = VM_FMA(q, w, VM_PHI_SEL(17)); q = VM_FMA(q, w, VM_PHI_SEL(16)); q = VM_FMA(q, w, VM_PHI_SEL(15));
-    q = VM_FMA(q, w, VM_PHI_SEL(14)); q = VM_FMA(q, w, VM_PHI_SEL(13)); q = VM_FMA(q, w, VM_PHI_SEL(12));
-    q = VM_FMA(q, w, VM_PHI_SEL(11)); q = VM_FMA(q, w, VM_PHI_SEL(10)); q = VM_FMA(q, w, VM_PHI_SEL(9));
-    q = VM_FMA(q, w, VM_PHI_SEL(8)); q = VM_FMA(q, w, VM_PHI_SEL(7)); q = VM_FMA(q, w, VM_PHI_SEL(6));
-    q = VM_FMA(q, w, VM_PHI_SEL(5)); q = VM_FMA(q, w, VM_PHI_SEL(4)); q = VM_FMA(q, w, VM_PHI_SEL(3));
-    q = VM_FMA(q, w, VM_PHI_SEL(2)); q = VM_FMA(q, w, VM_PHI_SEL(1));
+    q = q * w + VM_PHI_SEL(17); q = q * w + VM_PHI_SEL(16); q = q * w + VM_PHI_SEL(15);
+    q = q * w + VM_PHI_SEL(14); q = q * w + VM_PHI_SEL(13); q = q * w + VM_PHI_SEL(12);
+    q = q * w + VM_PHI_SEL(11); q = q * w + VM_PHI_SEL(10); q = q * w + VM_PHI_SEL(9);
+    q = q * w + VM_PHI_SEL(8); q = q * w + VM_PHI_SEL(7); q = q * w + VM_PHI_SEL(6);
+    q = q * w + VM_PHI_SEL(5); q = q * w + VM_PHI_SEL(4); q = q * w + VM_PHI_SEL(3);
+    q = q * w + VM_PHI_SEL(2); q = q * w + VM_PHI_SEL(1);
     return vm_two_sum(VM_PHI_SEL(0), w * q, lo);
 #undef VM_PHI_SEL
 }
