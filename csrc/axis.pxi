@@ -620,10 +620,11 @@ cdef void _forward_tasks(const floating* x, floating* out, Py_ssize_t outer, Py_
                     out[(r0 + j) * n + i] = tile_o[i * COLS + j]
     elif inner == 1:
         # a long row's exponentials on the heap (up to LONG_ROW_CAP of them), so
-        # that softmax does not compute them twice; the stack scratch otherwise
+        # that softmax and softmin do not compute them twice (log_softmax never
+        # reuses them); the stack scratch otherwise
         cap = min((n + LANES - 1) // LANES * LANES, <Py_ssize_t>LONG_ROW_CAP)
         row_scratch = (<double*>malloc((2 if floating is double else 1) * cap * sizeof(double))
-                       if n > CHUNK else NULL)
+                       if n > CHUNK and mode != MODE_LOG_SOFTMAX else NULL)
         if row_scratch == NULL:
             row_scratch = scratch
             cap = CHUNK
