@@ -949,6 +949,33 @@ static inline float vmf_exp_neg_parts(float x, float *lo, vmf_scales *sc)
     return e;
 }
 
+/* e^x = (hi + *lo) s1 s2 2^-s2_extra for x <= 0 (or NaN) with k - 100 + s2_extra >=
+   -126 (callers clamp x), k = round(x / ln2): s1 = 2^max(k, -100), s2 =
+   2^(k - max(k, -100) + s2_extra).  (hi + lo) s1 is exact and normal; only s2
+   (1 unless e^x < 2^-100 or s2_extra) rounds, once, into the subnormal range.
+   The reduction and polynomial of vmf_exp_neg_parts, with two scales instead of
+   three (the forward kernels need no wider range). */
+static inline float vmf_exp_neg_lean(float x, int32_t s2_extra, float *lo, float *s1, float *s2)
+{
+    const float magic = 0x1.8p23f;
+    float t = __builtin_fmaf(x, 0x1.715476p+0f, magic);
+    float kf = t - magic;
+    int32_t k = (int32_t)(vmf_bits(t) - vmf_bits(magic));
+    float r = __builtin_fmaf(kf, -0x1.62e430p-1f, x);
+    r = __builtin_fmaf(kf, 0x1.05c610p-29f, r);
+    float g = (float)VM_EXPS_5;
+    g = __builtin_fmaf(g, r, (float)VM_EXPS_4); g = __builtin_fmaf(g, r, (float)VM_EXPS_3);
+    g = __builtin_fmaf(g, r, (float)VM_EXPS_2); g = __builtin_fmaf(g, r, (float)VM_EXPS_1);
+    g = __builtin_fmaf(g, r, (float)VM_EXPS_0);
+    float s = __builtin_fmaf(r * r, g, r);
+    float e = 1.0f + s;
+    *lo = (1.0f - e) + s;
+    int32_t k1 = k < -100 ? -100 : k;
+    *s1 = vmf_float((uint32_t)(k1 + 127) << 23);
+    *s2 = vmf_float((uint32_t)(k - k1 + s2_extra + 127) << 23);
+    return e;
+}
+
 /* (n + nl) / (d + dl) as q + *ql, q rounded to nearest up to ~2^-26 (0 < d); an
    infinite q (n = inf: grad = inf in a backward pass) with *ql = 0, not NaN. */
 static inline float vmf_pair_div(float n, float nl, float d, float dl, float *ql)
@@ -962,24 +989,43 @@ static inline float vmf_pair_div(float n, float nl, float d, float dl, float *ql
 
 /* c sigmoid(v + vl) rounded once: c / (1 + e) (v >= 0) or c e / (1 + e) (v < 0),
    e = e^-|v + vl| = e^-|v| (1 -+ vl) (|vl| <= 2^-20 |v|: the second-order term is
-   below 2^-40).  Without use_c, c = 1; without has_vl, vl = 0 (constants that
-   fold away). */
+   below 2^-40).  1 + e and the numerator are float pairs, and the division's
+   remainder is recovered with an fma.  use_c: 0, c = 1 and the numerator is e
+   itself (rounded into the subnormal range, where 1 + e = 1); 1, |c| <= 128
+   (x in silu and gelu); 2, any c (grad in a backward pass: huge, or inf, which
+   gives inf, not NaN).  With c, c e is formed at the normal scale and the
+   subnormal scaling applied last, so that c times a subnormal sigmoid keeps its
+   digits; |v| is clamped where c e underflows for every such c (a c beyond 2^64
+   is applied as c 2^-64 and 2^64 goes into s2).  Without has_vl, vl = 0.  The
+   flags are constants that fold away. */
 static inline float vmf_sigmoid_pair_times(float v, float vl, float c, int use_c, int has_vl)
 {
-    float h, l, ql;
-    vmf_scales sc, one = {1.0f, 1.0f, 1.0f};
-    h = vmf_exp_neg_parts(-vmf_abs(v), &l, &sc);
+    float h, l, s1, s2;
+    float a = vmf_abs(v);
+    int big = use_c == 2 && vmf_abs(c) > 0x1p64f;
+    float amax = use_c == 2 ? (big ? 200.0f : 150.0f) : (use_c ? 112.0f : 104.0f);
+    h = vmf_exp_neg_lean(-(a > amax ? amax : a), big ? 64 : 0, &l, &s1, &s2);
+    c = big ? c * 0x1p-64f : c;
     int pos = v >= 0;
     l = has_vl ? __builtin_fmaf(pos ? -vl : vl, h, l) : l;
-    float e = vmf_scale(h, sc), el = vmf_scale(l, sc);
-    float d = 1.0f + e;
-    float dl = ((1.0f - d) + e) + el;
-    vmf_scales out = pos ? one : sc;
-    float cc = use_c ? vmf_prescale(c, &out) : 1.0f;
-    float n = pos ? cc : cc * h;                        /* c h exactly as n + nl */
-    float nl = pos ? 0.0f : __builtin_fmaf(cc, h, -n) + cc * l;
-    float q = vmf_pair_div(n, nl, d, dl, &ql);
-    return vmf_scale(q + ql, out);
+    float e1 = h * s1, el1 = l * s1;     /* exact; e^-|v| unless it is below 2^-100 */
+    float d = 1.0f + e1;                 /* below 2^-100, 1 + e1 is 1 too and dl no matter */
+    float dl = ((1.0f - d) + e1) + el1;
+    float n, nl;
+    if (use_c) {
+        float ce = c * e1;
+        n = pos ? c : ce;
+        nl = pos ? 0.0f : __builtin_fmaf(c, e1, -ce) + c * el1;
+    } else {
+        n = pos ? 1.0f : e1 * s2;
+        nl = pos ? 0.0f : el1 * s2;
+    }
+    float inv = 1.0f / d;
+    float q = n * inv;
+    float rem = (__builtin_fmaf(-q, d, n) + nl) - q * dl;
+    float r = __builtin_fmaf(rem, inv, q);
+    r = (use_c == 2 && !(vmf_abs(q) <= 0x1.fffffep127f)) ? q : r;
+    return use_c ? r * (pos ? (big ? 0x1p64f : 1.0f) : s2) : r;
 }
 
 static inline float vmf_sigmoid(float x) { return vmf_sigmoid_pair_times(x, 0.0f, 1.0f, 0, 0); }
@@ -1043,8 +1089,11 @@ static inline float vmf_sigmoid_slope_times(float x, float k, float c)
 
 static inline float vmf_sigmoid_slope(float x) { return vmf_sigmoid_slope_times(x, 1.0f, 1.0f); }
 
-/* tanh(x): x + x^3 t(x^2) for |x| <= 0.55; beyond, (1 - e)/(1 + e), e = e^-2|x|
-   (<= 0.34, so 1 - e does not cancel), with the sign of x. */
+/* tanh(x): x + x^3 t(x^2) for |x| <= 0.55; beyond, 1 - 2e/(1 + e), e = e^-2|x|
+   <= 0.34, so that the subtracted term is at most 1/2 and its rounding errors
+   (and e's) reach the result at most halved: 1.50 ULP at most (exhaustive),
+   with no pair arithmetic.  |x| is clamped at 10, where tanh is 1 in float
+   (NaN passes through); the result has the sign of x (tanh(-0) = -0). */
 static inline float vmf_tanh(float x)
 {
     float a = vmf_abs(x);
@@ -1053,16 +1102,11 @@ static inline float vmf_tanh(float x)
     t = __builtin_fmaf(t, z, (float)VM_TANHS_3); t = __builtin_fmaf(t, z, (float)VM_TANHS_2);
     t = __builtin_fmaf(t, z, (float)VM_TANHS_1); t = __builtin_fmaf(t, z, (float)VM_TANHS_0);
     float small = __builtin_fmaf(x * z, t, x);
-    float h, l, ql;
-    vmf_scales sc;
-    h = vmf_exp_neg_parts(-2.0f * a, &l, &sc);
-    float e = vmf_scale(h, sc), el = vmf_scale(l, sc);
-    float n = 1.0f - e;
-    float nl = ((1.0f - n) - e) - el;
-    float d = 1.0f + e;
-    float dl = ((1.0f - d) + e) + el;
-    float q = vmf_pair_div(n, nl, d, dl, &ql);
-    return vmf_copysign(a <= 0.55f ? small : q + ql, x);   /* also tanh(-0) = -0 */
+    float h, l, s1, s2;
+    h = vmf_exp_neg_lean(-2.0f * (a > 10.0f ? 10.0f : a), 0, &l, &s1, &s2);
+    float e = h * s1;                                   /* s2 = 1 here */
+    float big = 1.0f - (e + e) / (1.0f + e);
+    return vmf_copysign(a <= 0.55f ? small : big, x);
 }
 
 /* tanh'(x) = 1 - tanh(x)^2 = 4 sigmoid'(2x), times c (grad). */
@@ -1076,7 +1120,7 @@ static inline float vmf_tanh_slope(float x) { return vmf_tanh_slope_times(x, 1.0
 /* c sigmoid(x) rounded once (grad times sigmoid, also where it is subnormal). */
 static inline float vmf_sigmoid_times(float x, float c)
 {
-    return vmf_sigmoid_pair_times(x, 0.0f, c, 1, 0);
+    return vmf_sigmoid_pair_times(x, 0.0f, c, 2, 0);
 }
 
 /* ---- loop invariants ------------------------------------------------------------ */

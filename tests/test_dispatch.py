@@ -187,21 +187,22 @@ def test_baseline_module_has_no_avx():
 
 
 # The float32 kernels that compute in float on levels with an FMA (vmath.h's vmf_*,
-# F32_NATIVE in csrc/kernels.pyx.tp) are stated to be within 1.06 ULP (gelu's tanh
-# form: 1.13; exhaustive maxima 0.97, 1.06 for silu, 1.13), tighter than the
-# registry's bounds: checked on every level (the
-# baseline level rounds the double versions) over every 1021st float32 bit pattern
-# (4.2e6 points, both signs, subnormal to huge) and around the join of vmf_tanh's
-# two pieces at |x| = 0.55.
+# F32_NATIVE in csrc/kernels.pyx.tp) have stated bounds of their own, some tighter
+# than the registry's (exhaustive maxima: 0.97; tanh 1.50, silu 1.06, gelu's tanh
+# form 1.13): checked on every level (the baseline level rounds the double
+# versions) over every 1021st float32 bit pattern (4.2e6 points, both signs,
+# subnormal to huge) and around the join of vmf_tanh's two pieces at |x| = 0.55.
 F32_IN_FLOAT = [("sigmoid", {}, ("forward", "derivative"), 1.0),
                 ("log_sigmoid", {}, ("derivative",), 1.0),
-                ("tanh", {}, ("forward", "derivative"), 1.0),
+                ("tanh", {}, ("forward",), 1.5),
+                ("tanh", {}, ("derivative",), 1.0),
                 ("silu", {}, ("forward",), 1.06),
                 ("gelu", {"approximate": "tanh"}, ("forward",), 1.13)]
 
 
 @pytest.mark.parametrize("name,params,forms,bound", F32_IN_FLOAT,
-                         ids=[n + "-" + p.get("approximate", "") for n, p, _, _ in F32_IN_FLOAT])
+                         ids=[n + "-" + p.get("approximate", "") + "-" + "-".join(f)
+                              for n, p, f, _ in F32_IN_FLOAT])
 def test_float32_kernels_in_float_within_their_bound(level_module, name, params, forms, bound):
     x = np.arange(0, 2**32, 1021, dtype=np.uint64).astype(np.uint32).view(np.float32)
     joins = np.concatenate([np.linspace(s * 0.55 - 1e-3, s * 0.55 + 1e-3, 20001)
