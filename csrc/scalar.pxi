@@ -76,7 +76,7 @@ cdef extern from "vmath.h" nogil:
     float vmf_gelu_tanh(float x)
     float vmf_tanh(float x)
     float vmf_tanh_slope(float x)
-    float vmf_sigmoid_slope_times(float x, float k, float c)
+    float vmf_sigmoid_slope_times(float x, float k, float c, int use_c)
     float vmf_tanh_slope_times(float x, float c)
     float vmf_sigmoid_times(float x, float c)
     # loop invariants (see vmath.h)
@@ -451,7 +451,7 @@ cdef inline float tanh_df32(float x) noexcept nogil:
 # Backward passes: grad joins the product before the final rounding (see
 # backward_call in kernels.pyx.tp).
 cdef inline float sigmoid_df32_times(float x, float grad) noexcept nogil:
-    return vmf_sigmoid_slope_times(x, 1, grad) if VM_F32_FMA else <float>(grad * sigmoid_df(<double>x))
+    return vmf_sigmoid_slope_times(x, 1, grad, 1) if VM_F32_FMA else <float>(grad * sigmoid_df(<double>x))
 
 cdef inline float log_sigmoid_df32_times(float x, float grad) noexcept nogil:
     return vmf_sigmoid_times(-x, grad) if VM_F32_FMA else <float>(grad * log_sigmoid_df(<double>x))

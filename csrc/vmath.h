@@ -886,9 +886,9 @@ static inline double vm_gelu_d_d32(double x)
 /* On levels with a hardware FMA the float32 kernels of the sigmoid and tanh families
    compute in float, 16 lanes per AVX-512 vector instead of 8 in double: about 2x
    faster.  Each step's rounding that matters is carried as a float pair, and the
-   division's error is recovered with an fma, so the results stay within 1.06 ULP
-   (1.13 for gelu's tanh form; exhaustive over float32, python -m pyact.accuracy)
-   (measured: tests/test_dispatch.py, python -m pyact.accuracy).  Without an FMA
+   division's error is recovered with an fma, so the results stay within 1.11 ULP
+   (1.13 for gelu's tanh form; tanh, which needs no pairs, 1.50; exhaustive over
+   float32: python -m pyact.accuracy, tests/test_dispatch.py).  Without an FMA
    (baseline x86-64) fmaf would be a libm call: VM_F32_FMA is 0 there and the
    kernels keep the double versions above (vm_*_d32). */
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
@@ -905,31 +905,17 @@ static inline float vmf_copysign(float x, float s)
     return vmf_float((vmf_bits(x) & 0x7fffffffu) | (vmf_bits(s) & 0x80000000u));
 }
 
-/* e^x = (hi + *lo) 2^k for x <= 0 (or NaN), hi + lo in [0.7, 1.42], 2^k in sc as
-   three normal powers of two (vmf_scale applies them; a result scaled into the
-   subnormal range rounds once).  x is clamped at -200, where e^x < 2^-288 is 0
-   in every use, also times any float factor and 4 (4 grad in tanh's backward).
-   x - k ln2_hi is exact (its bits reach down to 2^-24 only), k ln2_lo rounds
-   once; e^r = 1 + s, s = r + r^2 g(r), with 1 + s kept as a pair. */
-typedef struct { float s1, s2, s3; } vmf_scales;
-
-static inline float vmf_scale(float v, vmf_scales sc) { return ((v * sc.s1) * sc.s2) * sc.s3; }
-
-/* A factor c beyond 2^100 is applied as c 2^-32 before the final scaling and 2^32
-   with it (s3 >= 2^-94 stays normal), so that c h cannot overflow while c e^x is
-   finite (grad = 3e38 in a backward pass). */
-static inline float vmf_prescale(float c, vmf_scales *sc)
-{
-    int big = vmf_abs(c) > 0x1p100f;
-    sc->s3 *= big ? 0x1p32f : 1.0f;
-    return big ? c * 0x1p-32f : c;
-}
-
-static inline float vmf_exp_neg_parts(float x, float *lo, vmf_scales *sc)
+/* e^x = (hi + *lo) s1 s2 2^-s2_extra for x <= 0 (or NaN), hi + lo in [0.7, 1.42],
+   k = round(x / ln2), s1 = 2^max(k, -100) and s2 = 2^(k - max(k, -100) + s2_extra),
+   both normal: callers clamp x so that k - 100 + s2_extra >= -126.  (hi + lo) s1
+   is exact and normal; only s2 (1 unless e^x < 2^-100 or s2_extra) rounds, once,
+   into the subnormal range, applied last by the callers.  x - k ln2_hi is exact
+   (its bits reach down to 2^-24 only), k ln2_lo rounds once; e^r = 1 + s,
+   s = r + r^2 g(r), with 1 + s kept as a pair. */
+static inline float vmf_exp_neg_parts(float x, int32_t s2_extra, float *lo, float *s1, float *s2)
 {
     const float magic = 0x1.8p23f;
-    x = x < -200.0f ? -200.0f : x;
-    float t = x * 0x1.715476p+0f + magic;
+    float t = __builtin_fmaf(x, 0x1.715476p+0f, magic);
     float kf = t - magic;
     int32_t k = (int32_t)(vmf_bits(t) - vmf_bits(magic));
     float r = __builtin_fmaf(kf, -0x1.62e430p-1f, x);
@@ -941,50 +927,10 @@ static inline float vmf_exp_neg_parts(float x, float *lo, vmf_scales *sc)
     float s = __builtin_fmaf(r * r, g, r);
     float e = 1.0f + s;
     *lo = (1.0f - e) + s;
-    /* k in [-289, 0] in three parts of at least -97 (k1 ~ k / 3, rounded down) */
-    int32_t k1 = (k * 21) >> 6, k2 = (k - k1) >> 1, k3 = k - k1 - k2;
-    sc->s1 = vmf_float((uint32_t)(k1 + 127) << 23);
-    sc->s2 = vmf_float((uint32_t)(k2 + 127) << 23);
-    sc->s3 = vmf_float((uint32_t)(k3 + 127) << 23);
-    return e;
-}
-
-/* e^x = (hi + *lo) s1 s2 2^-s2_extra for x <= 0 (or NaN) with k - 100 + s2_extra >=
-   -126 (callers clamp x), k = round(x / ln2): s1 = 2^max(k, -100), s2 =
-   2^(k - max(k, -100) + s2_extra).  (hi + lo) s1 is exact and normal; only s2
-   (1 unless e^x < 2^-100 or s2_extra) rounds, once, into the subnormal range.
-   The reduction and polynomial of vmf_exp_neg_parts, with two scales instead of
-   three (the forward kernels need no wider range). */
-static inline float vmf_exp_neg_lean(float x, int32_t s2_extra, float *lo, float *s1, float *s2)
-{
-    const float magic = 0x1.8p23f;
-    float t = __builtin_fmaf(x, 0x1.715476p+0f, magic);
-    float kf = t - magic;
-    int32_t k = (int32_t)(vmf_bits(t) - vmf_bits(magic));
-    float r = __builtin_fmaf(kf, -0x1.62e430p-1f, x);
-    r = __builtin_fmaf(kf, 0x1.05c610p-29f, r);
-    float g = (float)VM_EXPS_5;
-    g = __builtin_fmaf(g, r, (float)VM_EXPS_4); g = __builtin_fmaf(g, r, (float)VM_EXPS_3);
-    g = __builtin_fmaf(g, r, (float)VM_EXPS_2); g = __builtin_fmaf(g, r, (float)VM_EXPS_1);
-    g = __builtin_fmaf(g, r, (float)VM_EXPS_0);
-    float s = __builtin_fmaf(r * r, g, r);
-    float e = 1.0f + s;
-    *lo = (1.0f - e) + s;
     int32_t k1 = k < -100 ? -100 : k;
     *s1 = vmf_float((uint32_t)(k1 + 127) << 23);
     *s2 = vmf_float((uint32_t)(k - k1 + s2_extra + 127) << 23);
     return e;
-}
-
-/* (n + nl) / (d + dl) as q + *ql, q rounded to nearest up to ~2^-26 (0 < d); an
-   infinite q (n = inf: grad = inf in a backward pass) with *ql = 0, not NaN. */
-static inline float vmf_pair_div(float n, float nl, float d, float dl, float *ql)
-{
-    float inv = 1.0f / d;
-    float q = n * inv;
-    float rem = (__builtin_fmaf(-q, d, n) + nl) - q * dl;
-    *ql = vmf_abs(q) <= 0x1.fffffep127f ? rem * inv : 0.0f;
-    return q;
 }
 
 /* c sigmoid(v + vl) rounded once: c / (1 + e) (v >= 0) or c e / (1 + e) (v < 0),
@@ -1004,7 +950,7 @@ static inline float vmf_sigmoid_pair_times(float v, float vl, float c, int use_c
     float a = vmf_abs(v);
     int big = use_c == 2 && vmf_abs(c) > 0x1p64f;
     float amax = use_c == 2 ? (big ? 200.0f : 150.0f) : (use_c ? 112.0f : 104.0f);
-    h = vmf_exp_neg_lean(-(a > amax ? amax : a), big ? 64 : 0, &l, &s1, &s2);
+    h = vmf_exp_neg_parts(-(a > amax ? amax : a), big ? 64 : 0, &l, &s1, &s2);
     c = big ? c * 0x1p-64f : c;
     int pos = v >= 0;
     l = has_vl ? __builtin_fmaf(pos ? -vl : vl, h, l) : l;
@@ -1063,31 +1009,36 @@ static inline float vmf_gelu_tanh(float x)
     return vmf_copysign(x > 100.0f ? x : r, x);
 }
 
-/* c k sigmoid'(x) = c k q (1 - q), q = sigmoid(-|x|) = e/(1 + e), rounded once:
-   k a power of two (4 for tanh'), c any factor (grad in a backward pass), the
-   scaling of a tiny e applied last, so that grad times a subnormal slope keeps its
-   digits (the slope rounded alone and then multiplied was 13 ULP off). */
-static inline float vmf_sigmoid_slope_times(float x, float k, float c)
+/* c k sigmoid'(x) = c k e / (1 + e)^2, e = e^-|x|, rounded once: k a power of two
+   (4 for tanh'), c any factor (grad in a backward pass) with use_c (else 1).
+   (1 + e)^2 is a float pair, the division's remainder is recovered with an fma,
+   and as in vmf_sigmoid_pair_times the subnormal scaling is applied last (a
+   subnormal slope rounded alone and then multiplied by grad was 13 ULP off) and
+   |x| clamped where c k e underflows (c beyond 2^64 applied as c 2^-64). */
+static inline float vmf_sigmoid_slope_times(float x, float k, float c, int use_c)
 {
-    float h, l, ql;
-    vmf_scales sc;
-    h = vmf_exp_neg_parts(-vmf_abs(x), &l, &sc);
-    float e = vmf_scale(h, sc), el = vmf_scale(l, sc);
-    float d = 1.0f + e;
-    float dl = ((1.0f - d) + e) + el;
-    float qu = vmf_pair_div(h, l, d, dl, &ql);          /* q = (qu + ql) 2^k */
-    float q = vmf_scale(qu, sc), qls = vmf_scale(ql, sc);
-    float w = 1.0f - q;
-    float wl = ((1.0f - w) - q) - qls;
-    float p = qu * w;
-    float pe = __builtin_fmaf(qu, w, -p);
-    float kp = k * p, kl = k * ((pe + qu * wl) + ql * w);
-    float cs = vmf_prescale(c, &sc);
-    float u = __builtin_fmaf(cs, kp, cs * kl);
-    return vmf_scale(vmf_abs(cs) <= 0x1.fffffep127f ? u : cs * kp, sc);  /* inf c: no inf * 0 */
+    float h, l, s1, s2;
+    float a = vmf_abs(x);
+    int big = use_c && vmf_abs(c) > 0x1p64f;
+    float amax = use_c ? (big ? 200.0f : 152.0f) : 106.0f;
+    h = vmf_exp_neg_parts(-(a > amax ? amax : a), big ? 64 : 0, &l, &s1, &s2);
+    float kc = use_c ? k * (big ? c * 0x1p-64f : c) : k;
+    float e1 = h * s1, el1 = l * s1;                    /* exact */
+    float d = 1.0f + e1;
+    float dl = ((1.0f - d) + e1) + el1;
+    float dd = d * d;
+    float ddl = __builtin_fmaf(d, d, -dd) + (d + d) * dl;
+    float n = kc * e1;
+    float nl = use_c ? __builtin_fmaf(kc, e1, -n) + kc * el1 : kc * el1;
+    float inv = 1.0f / dd;
+    float q = n * inv;
+    float rem = (__builtin_fmaf(-q, dd, n) + nl) - q * ddl;
+    float r = __builtin_fmaf(rem, inv, q);
+    r = (use_c && !(vmf_abs(q) <= 0x1.fffffep127f)) ? q : r;
+    return r * s2;
 }
 
-static inline float vmf_sigmoid_slope(float x) { return vmf_sigmoid_slope_times(x, 1.0f, 1.0f); }
+static inline float vmf_sigmoid_slope(float x) { return vmf_sigmoid_slope_times(x, 1.0f, 1.0f, 0); }
 
 /* tanh(x): x + x^3 t(x^2) for |x| <= 0.55; beyond, 1 - 2e/(1 + e), e = e^-2|x|
    <= 0.34, so that the subtracted term is at most 1/2 and its rounding errors
@@ -1103,7 +1054,7 @@ static inline float vmf_tanh(float x)
     t = __builtin_fmaf(t, z, (float)VM_TANHS_1); t = __builtin_fmaf(t, z, (float)VM_TANHS_0);
     float small = __builtin_fmaf(x * z, t, x);
     float h, l, s1, s2;
-    h = vmf_exp_neg_lean(-2.0f * (a > 10.0f ? 10.0f : a), 0, &l, &s1, &s2);
+    h = vmf_exp_neg_parts(-2.0f * (a > 10.0f ? 10.0f : a), 0, &l, &s1, &s2);
     float e = h * s1;                                   /* s2 = 1 here */
     float big = 1.0f - (e + e) / (1.0f + e);
     return vmf_copysign(a <= 0.55f ? small : big, x);
@@ -1112,10 +1063,10 @@ static inline float vmf_tanh(float x)
 /* tanh'(x) = 1 - tanh(x)^2 = 4 sigmoid'(2x), times c (grad). */
 static inline float vmf_tanh_slope_times(float x, float c)
 {
-    return vmf_sigmoid_slope_times(2.0f * x, 4.0f, c);
+    return vmf_sigmoid_slope_times(2.0f * x, 4.0f, c, 1);
 }
 
-static inline float vmf_tanh_slope(float x) { return vmf_tanh_slope_times(x, 1.0f); }
+static inline float vmf_tanh_slope(float x) { return vmf_sigmoid_slope_times(2.0f * x, 4.0f, 1.0f, 0); }
 
 /* c sigmoid(x) rounded once (grad times sigmoid, also where it is subnormal). */
 static inline float vmf_sigmoid_times(float x, float c)
