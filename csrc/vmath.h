@@ -13,7 +13,7 @@
      and round once at the end (total error 0.5 ULP + ~2^-8 ULP of float32).
    * vmf_*: float arithmetic with fmaf, for the float32 kernels of the sigmoid
      and tanh families on levels with a hardware FMA (twice the lanes of
-     double; within 1.06 ULP, gelu's tanh form 1.13, see their section).
+     double; within 1.11 ULP, gelu's tanh form 1.13, tanh 1.50: see their section).
    * vm_*: float64 kernels in plain double.  The building blocks return
      unevaluated sums hi + lo (double-double) where a following step would
      otherwise lose bits, and the error-free transformations use a hardware
