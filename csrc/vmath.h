@@ -209,7 +209,7 @@ static inline double vm_mul_exp(double c, double x)
 #define VM_EXP_M640_LO 0x1.effbb8fc4692bp-978
 static inline double vm_mul_exp_any(double c, double x)
 {
-    double hi, lo, s1, s2, ce;
+    double hi, lo, s1, s2, ce = 0.0;
     int far = x < -1400.0;
     double ch = far ? vm_two_prod(c, VM_EXP_M640, &ce) : c;
     double cl = far ? ce + c * VM_EXP_M640_LO : 0.0;
