@@ -79,6 +79,8 @@ cdef extern from "vmath.h" nogil:
     float vmf_sigmoid_slope_times(float x, float k, float c, int use_c)
     float vmf_tanh_slope_times(float x, float c)
     float vmf_sigmoid_times(float x, float c)
+    float vmf_silu_slope(float x)
+    float vmf_silu_slope_times(float x, float c, int use_c)
     # loop invariants (see vmath.h)
     double vm_softplus_d32_hoisted(double x)
     double vm_softplus_hoisted(double x)
@@ -430,7 +432,7 @@ cdef inline wide_t hardswish_df(wide_t x) noexcept nogil:
 # The float32 loops call these instead of the double versions above (see
 # F32_NATIVE in kernels.pyx.tp).  On levels with a hardware FMA (VM_F32_FMA, a
 # compile-time constant) they compute in float, twice the vector lanes of
-# double, within 1.11 ULP (gelu tanh form: 1.13, tanh 1.50; vmath.h's vmf_*); elsewhere they round the double
+# double, within 1.11 ULP (gelu tanh form: 1.13, tanh 1.50, silu' 1.78; vmath.h's vmf_*); elsewhere they round the double
 # versions to float.
 
 cdef inline float sigmoid_f32(float x) noexcept nogil:
@@ -464,6 +466,12 @@ cdef inline float gelu_tanh_f32(float x) noexcept nogil:
 
 cdef inline float silu_f32(float x) noexcept nogil:
     return vmf_silu(x) if VM_F32_FMA else <float>silu_f(<double>x)
+
+cdef inline float silu_df32(float x) noexcept nogil:
+    return vmf_silu_slope(x) if VM_F32_FMA else <float>silu_df(<double>x)
+
+cdef inline float silu_df32_times(float x, float grad) noexcept nogil:
+    return vmf_silu_slope_times(x, grad, 1) if VM_F32_FMA else <float>(grad * silu_df(<double>x))
 
 
 # ---- float64 kernels in native double (K_<form>64) ------------------------------

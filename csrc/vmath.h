@@ -13,7 +13,8 @@
      and round once at the end (total error 0.5 ULP + ~2^-8 ULP of float32).
    * vmf_*: float arithmetic with fmaf, for the float32 kernels of the sigmoid
      and tanh families on levels with a hardware FMA (twice the lanes of
-     double; within 1.11 ULP, gelu's tanh form 1.13, tanh 1.50: see their section).
+     double; within 1.11 ULP, gelu's tanh form 1.13, tanh 1.50, silu' 1.78 (2.31 times
+     grad): see their section).
    * vm_*: float64 kernels in plain double.  The building blocks return
      unevaluated sums hi + lo (double-double) where a following step would
      otherwise lose bits, and the error-free transformations use a hardware
@@ -1077,6 +1078,55 @@ static inline float vmf_sigmoid_times(float x, float c)
 {
     return vmf_sigmoid_pair_times(x, 0.0f, c, 2, 0);
 }
+
+/* c silu'(x) rounded once (c = 1 without use_c; c = grad, any float, with it):
+   silu'(x) = N / (1 + e)^2, e = e^-|x|, N = 1 + e (1 + x) for x >= 0 and
+   e ((1 + x) + e) for x < 0, with 1 + e, its square, (1 + x) + e (two_sum; 1 + x
+   is exact for x <= -1/2) and N as float pairs and the division's remainder
+   recovered with an fma.  Within 1/4 of the zero x0 of silu', where (1 + x) + e
+   cancels, d q(d) with d = (x - x0_hi) - x0_lo (the first difference exact).  As
+   in vmf_sigmoid_pair_times, |x| is clamped where c silu' underflows and the
+   subnormal scaling (with 2^64 for a c beyond 2^40) is applied last. */
+static inline float vmf_silu_slope_times(float x, float c, int use_c)
+{
+    float h, l, s1, s2;
+    float a = vmf_abs(x);
+    int big = use_c && vmf_abs(c) > 0x1p40f;            /* |1 + x| grows too: 2^40, not 2^64 */
+    float amax = use_c ? (big ? 200.0f : 140.0f) : 112.0f;
+    float xc = x < -amax ? -amax : (x > amax ? amax : x);
+    h = vmf_exp_neg_parts(-(a > amax ? amax : a), big ? 64 : 0, &l, &s1, &s2);
+    float cc = use_c ? (big ? c * 0x1p-64f : c) : 1.0f;
+    int pos = x >= 0;
+    float e1 = h * s1, el1 = l * s1;                    /* exact */
+    float d = 1.0f + e1;
+    float dl = ((1.0f - d) + e1) + el1;
+    float dd = d * d;
+    float ddl = __builtin_fmaf(d, d, -dd) + (d + d) * dl;
+    float w = 1.0f + xc;
+    /* x >= 0: 1 + m, m = e w (no cancellation) */
+    float m = e1 * w;
+    float np = 1.0f + m;
+    float npl = ((1.0f - np) + m) + (__builtin_fmaf(e1, w, -m) + el1 * w);
+    /* x < 0: e (u + ul), u + ul = w + e exactly (two_sum) plus e's low part */
+    float u = w + e1;
+    float ub = u - w;
+    float ul = ((w - (u - ub)) + (e1 - ub)) + el1;
+    float nn = e1 * u;
+    float nnl = __builtin_fmaf(e1, u, -nn) + e1 * ul;
+    float n = pos ? np : nn, nl = pos ? npl : nnl;
+    float inv = 1.0f / dd;
+    float q = n * inv;
+    float ql = ((__builtin_fmaf(-q, dd, n) + nl) - q * ddl) * inv;
+    float r = __builtin_fmaf(cc, q, cc * ql);
+    float dh = x - VMF_SILUD0_X0_HI;                    /* exact */
+    float pz = VMF_SILUD0_POLY(dh - VMF_SILUD0_X0_LO);
+    float near = cc * __builtin_fmaf(dh, pz, -(VMF_SILUD0_X0_LO * pz));
+    r = vmf_abs(dh) < VMF_SILUD0_W ? near : r;
+    r = (use_c && !(vmf_abs(cc * q) <= 0x1.fffffep127f)) ? cc * q : r;
+    return r * (pos ? (big ? 0x1p64f : 1.0f) : s2);
+}
+
+static inline float vmf_silu_slope(float x) { return vmf_silu_slope_times(x, 1.0f, 0); }
 
 /* ---- loop invariants ------------------------------------------------------------ */
 

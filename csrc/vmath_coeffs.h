@@ -301,5 +301,18 @@
 #define VM_MISHD0_12 0x1.3ae3435b24b50p-20
 #define VM_MISHD0_13 0x1.86f75c1bc719ep-19
 #define VM_MISHD0_POLY(d) VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_FMA(VM_MISHD0_13, (d), VM_MISHD0_12), (d), VM_MISHD0_11), (d), VM_MISHD0_10), (d), VM_MISHD0_9), (d), VM_MISHD0_8), (d), VM_MISHD0_7), (d), VM_MISHD0_6), (d), VM_MISHD0_5), (d), VM_MISHD0_4), (d), VM_MISHD0_3), (d), VM_MISHD0_2), (d), VM_MISHD0_1), (d), VM_MISHD0_0)
+/* VMF_SILUD0: zero of the derivative at -1.278464542761073795109359 (float pair) */
+#define VMF_SILUD0_X0_HI -0x1.4749740000000p+0f
+#define VMF_SILUD0_X0_LO 0x1.bdf6fa0000000p-27f
+#define VMF_SILUD0_W 0.25f
+/* VMF_SILUD0: degree 6 on [-0.25, 0.25], max rel. error 9.98e-10 (2^-29.9) */
+#define VMF_SILUD0_0 0x1.be1410460527ep-3
+#define VMF_SILUD0_1 0x1.2c56350037f7ep-3
+#define VMF_SILUD0_2 0x1.353eb4453c188p-6
+#define VMF_SILUD0_3 -0x1.f2d6203c0fe39p-7
+#define VMF_SILUD0_4 -0x1.b0f5cf80de11fp-8
+#define VMF_SILUD0_5 0x1.339faf823d29cp-13
+#define VMF_SILUD0_6 0x1.a04bfdffdae41p-11
+#define VMF_SILUD0_POLY(d) __builtin_fmaf(__builtin_fmaf(__builtin_fmaf(__builtin_fmaf(__builtin_fmaf(__builtin_fmaf((float)VMF_SILUD0_6, (d), (float)VMF_SILUD0_5), (d), (float)VMF_SILUD0_4), (d), (float)VMF_SILUD0_3), (d), (float)VMF_SILUD0_2), (d), (float)VMF_SILUD0_1), (d), (float)VMF_SILUD0_0)
 
 #endif

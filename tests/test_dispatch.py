@@ -188,15 +188,17 @@ def test_baseline_module_has_no_avx():
 
 # The float32 kernels that compute in float on levels with an FMA (vmath.h's vmf_*,
 # F32_NATIVE in csrc/kernels.pyx.tp) have stated bounds of their own, some tighter
-# than the registry's (exhaustive maxima: 0.97; tanh 1.50, silu 1.06, gelu's tanh
-# form 1.13): checked on every level (the baseline level rounds the double
+# than the registry's (exhaustive maxima: 0.97; tanh 1.50, silu 1.06 and f' 1.78,
+# gelu's tanh form 1.13): checked on every level (the baseline level rounds the double
 # versions) over every 1021st float32 bit pattern (4.2e6 points, both signs,
-# subnormal to huge) and around the join of vmf_tanh's two pieces at |x| = 0.55.
+# subnormal to huge), around the join of vmf_tanh's two pieces at |x| = 0.55 and
+# across vmf_silu_slope_times's window around the zero of silu'.
 F32_IN_FLOAT = [("sigmoid", {}, ("forward", "derivative"), 1.0),
                 ("log_sigmoid", {}, ("derivative",), 1.0),
                 ("tanh", {}, ("forward",), 1.5),
                 ("tanh", {}, ("derivative",), 1.0),
                 ("silu", {}, ("forward",), 1.06),
+                ("silu", {}, ("derivative",), 1.78),
                 ("gelu", {"approximate": "tanh"}, ("forward",), 1.13)]
 
 
@@ -206,7 +208,10 @@ F32_IN_FLOAT = [("sigmoid", {}, ("forward", "derivative"), 1.0),
 def test_float32_kernels_in_float_within_their_bound(level_module, name, params, forms, bound):
     x = np.arange(0, 2**32, 1021, dtype=np.uint64).astype(np.uint32).view(np.float32)
     joins = np.concatenate([np.linspace(s * 0.55 - 1e-3, s * 0.55 + 1e-3, 20001)
-                            for s in (-1, 1)]).astype(np.float32)
+                            for s in (-1, 1)]
+                           # silu': the window around its zero at -1.2785 and its edges
+                           + [np.linspace(-1.2785 - 0.26, -1.2785 + 0.26, 40001)]
+                           ).astype(np.float32)
     x = np.concatenate([x[np.isfinite(x)], joins])
     errors = _check.elementwise_errors(REGISTRY[name], np.float32, x, params)
     for form in forms:

@@ -8,6 +8,7 @@ coefficients to double.
 from pathlib import Path
 
 import mpmath as mp
+import numpy as np
 
 mp.mp.dps = 50
 OUT = Path(__file__).resolve().parent.parent / "csrc" / "vmath_coeffs.h"
@@ -63,6 +64,9 @@ ZERO_FITS = [
     ("VM_GELUTD0", _gelu_tanh_d, "-0.7525", "0.25", 13),
     ("VM_SILUD0", _silu_d, "-1.2785", "0.25", 13),
     ("VM_MISHD0", _mish_d, "-1.1924", "0.25", 13),
+]
+ZERO_FITS_F32 = [
+    ("VMF_SILUD0", _silu_d, "-1.2785", "0.25", 6),
 ]
 
 
@@ -143,6 +147,23 @@ def main():
         horner = f"{name}_{degree}"
         for i in range(degree - 1, -1, -1):
             horner = f"VM_FMA({horner}, (d), {name}_{i})"
+        lines.append(f"#define {name}_POLY(d) {horner}")
+    # float32 in float (FMA levels): the same with x0 as a float pair and float
+    # coefficients, so d = (x - X0_HI) - X0_LO (the first difference exact).
+    for name, fprime, guess, w, degree in ZERO_FITS_F32:
+        x0 = mp.findroot(fprime, mp.mpf(guess))
+        hi = float(np.float32(float(x0)))
+        lo = float(np.float32(float(x0 - mp.mpf(hi))))
+        lines.append(f"/* {name}: zero of the derivative at {mp.nstr(x0, 25)} (float pair) */")
+        lines.append(f"#define {name}_X0_HI {hi.hex()}f")
+        lines.append(f"#define {name}_X0_LO {lo.hex()}f")
+        lines.append(f"#define {name}_W {float(w)!r}f")
+        def q(d, fprime=fprime, x0=mp.mpf(hi) + mp.mpf(lo)):
+            return fprime(x0 + d) / d if d != 0 else mp.diff(fprime, x0)
+        fit(name, q, -mp.mpf(w), mp.mpf(w), degree, lines)
+        horner = f"(float){name}_{degree}"
+        for i in range(degree - 1, -1, -1):
+            horner = f"__builtin_fmaf({horner}, (d), (float){name}_{i})"
         lines.append(f"#define {name}_POLY(d) {horner}")
     lines += ["", "#endif", ""]
     OUT.write_text("\n".join(lines))
