@@ -892,8 +892,9 @@ static inline double vm_gelu_d_d32(double x)
    compute in float, 16 lanes per AVX-512 vector instead of 8 in double: about 2x
    faster.  Each step's rounding that matters is carried as a float pair, and the
    division's error is recovered with an fma, so the results stay within 1.11 ULP
-   (1.13 for gelu's tanh form; tanh, which needs no pairs, 1.50; exhaustive over
-   float32: python -m pyact.accuracy, tests/test_dispatch.py).  Without an FMA
+   (1.13 for gelu's tanh form, 1.78 for silu' near its zero; tanh, which needs no
+   pairs, 1.50; exhaustive over float32: python -m pyact.accuracy,
+   tests/test_dispatch.py).  Without an FMA
    (baseline x86-64) fmaf would be a libm call: VM_F32_FMA is 0 there and the
    kernels keep the double versions above (vm_*_d32). */
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
