@@ -80,6 +80,7 @@ cdef extern from "vmath.h" nogil:
     float vmf_tanh_slope_times(float x, float c)
     float vmf_sigmoid_times(float x, float c)
     float vmf_silu_slope(float x)
+    float vmf_softplus_slope_times(float x, float beta, float threshold, float c, int use_c)
     float vmf_silu_slope_times(float x, float c, int use_c)
     # loop invariants (see vmath.h)
     double vm_softplus_d32_hoisted(double x)
@@ -472,6 +473,17 @@ cdef inline float silu_df32(float x) noexcept nogil:
 
 cdef inline float silu_df32_times(float x, float grad) noexcept nogil:
     return vmf_silu_slope_times(x, grad, 1) if VM_F32_FMA else <float>(grad * silu_df(<double>x))
+
+cdef inline float softplus_df32(float x, float beta, float threshold) noexcept nogil:
+    if VM_F32_FMA:
+        return vmf_softplus_slope_times(x, beta, threshold, 1, 0)
+    return <float>softplus_df(<double>x, <double>beta, <double>threshold)
+
+cdef inline float softplus_df32_times(float x, float grad, float beta,
+                                      float threshold) noexcept nogil:
+    if VM_F32_FMA:
+        return vmf_softplus_slope_times(x, beta, threshold, grad, 1)
+    return <float>(grad * softplus_df(<double>x, <double>beta, <double>threshold))
 
 
 # ---- float64 kernels in native double (K_<form>64) ------------------------------

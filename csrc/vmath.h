@@ -940,8 +940,8 @@ static inline float vmf_exp_neg_parts(float x, int32_t s2_extra, float *lo, floa
 }
 
 /* c sigmoid(v + vl) rounded once: c / (1 + e) (v >= 0) or c e / (1 + e) (v < 0),
-   e = e^-|v + vl| = e^-|v| (1 -+ vl) (|vl| <= 2^-20 |v|: the second-order term is
-   below 2^-40).  1 + e and the numerator are float pairs, and the division's
+   e = e^-|v + vl| = e^-|v| (1 -+ vl) (|vl| <= 2^-24 |v| <= 2^-16 below the clamp: the
+   second-order term is below 2^-33; beyond the clamp vl is dropped).  1 + e and the numerator are float pairs, and the division's
    remainder is recovered with an fma.  use_c: 0, c = 1 and the numerator is e
    itself (rounded into the subnormal range, where 1 + e = 1); 1, |c| <= 128
    (x in silu and gelu); 2, any c (grad in a backward pass: huge, or inf, which
@@ -959,6 +959,7 @@ static inline float vmf_sigmoid_pair_times(float v, float vl, float c, int use_c
     h = vmf_exp_neg_parts(-(a > amax ? amax : a), big ? 64 : 0, &l, &s1, &s2);
     c = big ? c * 0x1p-64f : c;
     int pos = v >= 0;
+    vl = a > amax ? 0.0f : vl;           /* clamped (or inf, NaN): the result saturates */
     l = has_vl ? __builtin_fmaf(pos ? -vl : vl, h, l) : l;
     float e1 = h * s1, el1 = l * s1;     /* exact; e^-|v| unless it is below 2^-100 */
     float d = 1.0f + e1;                 /* below 2^-100, 1 + e1 is 1 too and dl no matter */
@@ -1128,6 +1129,26 @@ static inline float vmf_silu_slope_times(float x, float c, int use_c)
 }
 
 static inline float vmf_silu_slope(float x) { return vmf_silu_slope_times(x, 1.0f, 0); }
+
+/* softplus'(x) = sigmoid(beta x) (times c with use_c = 2), 1 (c) where beta x >
+   threshold: beta x as a float pair v + vl, so that the comparison is exact and
+   sigmoid's argument keeps its digits (a rounded beta x cost |beta x| 2^-24
+   relative in the tail). */
+static inline float vmf_softplus_slope_times(float x, float beta, float threshold, float c,
+                                             int use_c)
+{
+    float v = beta * x;
+    float vl = __builtin_fmaf(beta, x, -v);
+    float s = vmf_sigmoid_pair_times(v, vl, use_c ? c : 1.0f, use_c ? 2 : 0, 1);
+    /* beta x > threshold: v - threshold is 0 only where they are equal (exact
+       subtraction's sign), and then vl decides, or where beta x underflowed
+       (v = vl = 0: softplus(1e-45, beta=0.5, threshold=0)) its sign.  Nested
+       selects: an && of compares left the loop scalar. */
+    float sign_bx = x == 0.0f ? 0.0f : vmf_copysign(1.0f, beta) * vmf_copysign(1.0f, x);
+    float tie = v != 0.0f ? vl : (vl != 0.0f ? vl : sign_bx);
+    float key = v == threshold ? tie : v - threshold;
+    return key > 0.0f ? (use_c ? c : 1.0f) : s;
+}
 
 /* ---- loop invariants ------------------------------------------------------------ */
 

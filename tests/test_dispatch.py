@@ -189,7 +189,7 @@ def test_baseline_module_has_no_avx():
 # The float32 kernels that compute in float on levels with an FMA (vmath.h's vmf_*,
 # F32_NATIVE in csrc/kernels.pyx.tp) have stated bounds of their own, some tighter
 # than the registry's (exhaustive maxima: 0.97; tanh 1.50, silu 1.06 and f' 1.78,
-# gelu's tanh form 1.13): checked on every level (the baseline level rounds the double
+# gelu's tanh form 1.13; softplus' with other parameters 1.03, sampled): checked on every level (the baseline level rounds the double
 # versions) over every 1021st float32 bit pattern (4.2e6 points, both signs,
 # subnormal to huge), around the join of vmf_tanh's two pieces at |x| = 0.55 and
 # across vmf_silu_slope_times's window around the zero of silu'.
@@ -199,11 +199,13 @@ F32_IN_FLOAT = [("sigmoid", {}, ("forward", "derivative"), 1.0),
                 ("tanh", {}, ("derivative",), 1.0),
                 ("silu", {}, ("forward",), 1.06),
                 ("silu", {}, ("derivative",), 1.78),
+                ("softplus", {}, ("derivative",), 1.0),
+                ("softplus", {"beta": -2.5, "threshold": 0.0}, ("derivative",), 1.1),
                 ("gelu", {"approximate": "tanh"}, ("forward",), 1.13)]
 
 
 @pytest.mark.parametrize("name,params,forms,bound", F32_IN_FLOAT,
-                         ids=[n + "-" + p.get("approximate", "") + "-" + "-".join(f)
+                         ids=[n + "-" + p.get("approximate", "") + str(p.get("beta", "")) + "-" + "-".join(f)
                               for n, p, f, _ in F32_IN_FLOAT])
 def test_float32_kernels_in_float_within_their_bound(level_module, name, params, forms, bound):
     x = np.arange(0, 2**32, 1021, dtype=np.uint64).astype(np.uint32).view(np.float32)
