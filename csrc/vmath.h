@@ -1130,7 +1130,7 @@ static inline float vmf_silu_slope_times(float x, float c, int use_c)
 
 static inline float vmf_silu_slope(float x) { return vmf_silu_slope_times(x, 1.0f, 0); }
 
-/* softplus'(x) = sigmoid(beta x) (times c with use_c = 2), 1 (c) where beta x >
+/* softplus'(x) = sigmoid(beta x) (times c, any float, with use_c), 1 (c) where beta x >
    threshold: beta x as a float pair v + vl, so that the comparison is exact and
    sigmoid's argument keeps its digits (a rounded beta x cost |beta x| 2^-24
    relative in the tail). */
