@@ -289,10 +289,10 @@ cdef inline wide_t celu_dfy(wide_t y, wide_t alpha) noexcept nogil:
 
 
 
-# gelu (exact form): vmath.h's vectorisable Phi (piecewise polynomials, selected per
-# lane, times e^(-x^2/2)): float32 kernels with the float32-grade version in double,
-# rounded once (measured 0.5 ULP forward and derivative, 200k samples and the dense
-# sweeps); float64 kernels (gelu_none_f64 below) in double pairs.
+# gelu (exact form): vmath.h's vectorisable Phi (polynomials times e^(-x^2/2)):
+# float32 kernels with the float32-grade version in double (one polynomial),
+# rounded once; float64 kernels (gelu_none_f64 below) in double pairs (pieces
+# selected per lane).  Measured errors: README's accuracy table.
 cdef inline wide_t gelu_none_f(wide_t x) noexcept nogil:
     return vm_gelu_d32(<double>x)
 

@@ -760,41 +760,56 @@ static inline double vm_silu_d(double x)
 
 /* ---- float32-grade versions (double arithmetic, ~2^-32 relative) ------------------ */
 
-static inline double vm_exp_d32(double x)
+/* e^r - 1 for x = k ln2 + r, |r| <= ln2/2 (x not clamped): *kd = k as a double
+   and *k as an integer. */
+static inline double vm_exp_core_d32(double x, double *kd, int64_t *k)
 {
-    x = vm_clamp(x, -1400.0, 710.0);
     double t = x * VM_INV_LN2 + VM_MAGIC;
-    double kd = t - VM_MAGIC;
-    int64_t k = (int64_t)(vm_bits(t) - vm_bits(VM_MAGIC));
+    *kd = t - VM_MAGIC;
+    *k = (int64_t)(vm_bits(t) - vm_bits(VM_MAGIC));
+    double r = (x - *kd * VM_LN2_HI) - *kd * VM_LN2_LO;
+    double g = VM_EXPF_6;
+    g = VM_FMA(g, r, VM_EXPF_5); g = VM_FMA(g, r, VM_EXPF_4); g = VM_FMA(g, r, VM_EXPF_3);
+    g = VM_FMA(g, r, VM_EXPF_2); g = VM_FMA(g, r, VM_EXPF_1); g = VM_FMA(g, r, VM_EXPF_0);
+    return r + (r * r) * g;
+}
+
+/* (1 + q) 2^k as ((1 + q) s1) s2 with both scales normal, so that subnormal
+   results round once. */
+static inline double vm_exp_scale2_d32(double q, double kd, int64_t k)
+{
     double th = kd * 0.5 + VM_MAGIC;
     int64_t k1 = (int64_t)(vm_bits(th) - vm_bits(VM_MAGIC));
     double s1 = vm_double((uint64_t)(k1 + 1023) << 52);
     double s2 = vm_double((uint64_t)(k - k1 + 1023) << 52);
-    double r = (x - kd * VM_LN2_HI) - kd * VM_LN2_LO;
-    double g = VM_EXPF_6;
-    g = VM_FMA(g, r, VM_EXPF_5); g = VM_FMA(g, r, VM_EXPF_4); g = VM_FMA(g, r, VM_EXPF_3);
-    g = VM_FMA(g, r, VM_EXPF_2); g = VM_FMA(g, r, VM_EXPF_1); g = VM_FMA(g, r, VM_EXPF_0);
-    double q = r + (r * r) * g;
     return ((1.0 + q) * s1) * s2;
+}
+
+static inline double vm_exp_d32(double x)
+{
+    double kd;
+    int64_t k;
+    double q = vm_exp_core_d32(vm_clamp(x, -1400.0, 710.0), &kd, &k);
+    return vm_exp_scale2_d32(q, kd, k);
+}
+
+/* e^x for results that are normal doubles (x in [-708, 709], not clamped): one
+   scale 2^k instead of two. */
+static inline double vm_exp_normal_d32(double x)
+{
+    double kd;
+    int64_t k;
+    double q = vm_exp_core_d32(x, &kd, &k);
+    return (1.0 + q) * vm_double((uint64_t)(k + 1023) << 52);
 }
 
 /* e^x - 1: the polynomial itself where k = 0 (keeps tiny x exact-relative). */
 static inline double vm_expm1_d32(double x)
 {
-    x = vm_clamp(x, -1400.0, 710.0);
-    double t = x * VM_INV_LN2 + VM_MAGIC;
-    double kd = t - VM_MAGIC;
-    int64_t k = (int64_t)(vm_bits(t) - vm_bits(VM_MAGIC));
-    double th = kd * 0.5 + VM_MAGIC;
-    int64_t k1 = (int64_t)(vm_bits(th) - vm_bits(VM_MAGIC));
-    double s1 = vm_double((uint64_t)(k1 + 1023) << 52);
-    double s2 = vm_double((uint64_t)(k - k1 + 1023) << 52);
-    double r = (x - kd * VM_LN2_HI) - kd * VM_LN2_LO;
-    double g = VM_EXPF_6;
-    g = VM_FMA(g, r, VM_EXPF_5); g = VM_FMA(g, r, VM_EXPF_4); g = VM_FMA(g, r, VM_EXPF_3);
-    g = VM_FMA(g, r, VM_EXPF_2); g = VM_FMA(g, r, VM_EXPF_1); g = VM_FMA(g, r, VM_EXPF_0);
-    double q = r + (r * r) * g;
-    double big = ((1.0 + q) * s1) * s2 - 1.0;
+    double kd;
+    int64_t k;
+    double q = vm_exp_core_d32(vm_clamp(x, -1400.0, 710.0), &kd, &k);
+    double big = vm_exp_scale2_d32(q, kd, k) - 1.0;
     return kd == 0.0 ? q : big;
 }
 
@@ -817,66 +832,50 @@ static inline double vm_tanh_d32(double x)
     return vm_copysign(-m / (2.0 + m), x);
 }
 
-/* float32-grade gelu (double arithmetic, ~2^-33 relative; the float32 kernels):
-   the same pieces as above with lower degrees, no double pairs.  Q(t) = G(t)/t E,
-   E = e^(-t^2/2) (the rounding of t^2, <= 2^-53 t^2 relative, does not matter for
-   float32 results).  *inv = 1 / clamp(t, 1, 40), for G / t without a second
-   division (double division is slow: 1.28x faster gelu). */
-static inline double vm_gauss_G_d32(double t, double *inv_t)
+/* float32-grade gelu (double arithmetic; the float32 kernels).  Phi(-t) = R(t)
+   e^(-t^2/2), t = |x|, with R from one polynomial over [0, 15.5]
+   (tools/fit_vmath.py, VM_GAUSSHF: 2^-36 relative), so that no coefficients are
+   selected per lane (the four pieces of vm_gauss_G cost 2x the time).  Beyond
+   t = 15.5 the float32 results are those at 15.5 (gelu and gelu' round to 0 below
+   -15.5; Phi and gelu' to 1 above), so t is clamped there, which also keeps inf
+   out of the products; t^2 rounds at 2^-46 of the exponent, which does not show. */
+static inline double vm_gauss_R_d32(double tc)
 {
-    t = vm_clamp(t, 1.0, 40.0);
-    int a = t < 2.0, b = t < 4.0, c = t < 8.0;
-    double inv = 1.0 / t;
-    *inv_t = inv;
-    double w = a ? t - 1.5 : (b ? t - 3.0 : (c ? inv - 0.1875 : inv - 0.075));
-#define VM_PHI_SEL(i) (a ? VM_PHIAF_##i : (b ? VM_PHIBF_##i : (c ? VM_PHICF_##i : VM_PHIDF_##i)))
-    double q = VM_PHI_SEL(10);
-    q = VM_FMA(q, w, VM_PHI_SEL(9)); q = VM_FMA(q, w, VM_PHI_SEL(8)); q = VM_FMA(q, w, VM_PHI_SEL(7));
-    q = VM_FMA(q, w, VM_PHI_SEL(6)); q = VM_FMA(q, w, VM_PHI_SEL(5)); q = VM_FMA(q, w, VM_PHI_SEL(4));
-    q = VM_FMA(q, w, VM_PHI_SEL(3)); q = VM_FMA(q, w, VM_PHI_SEL(2)); q = VM_FMA(q, w, VM_PHI_SEL(1));
-    return VM_PHI_SEL(0) + w * q;
-#undef VM_PHI_SEL
+    double inv = 1.0 / (tc + VM_GAUSSHF_A);
+    double s = (tc - VM_GAUSSHF_A) * inv;
+    double h = VM_GAUSSHF_13;
+    h = VM_FMA(h, s, VM_GAUSSHF_12); h = VM_FMA(h, s, VM_GAUSSHF_11); h = VM_FMA(h, s, VM_GAUSSHF_10);
+    h = VM_FMA(h, s, VM_GAUSSHF_9); h = VM_FMA(h, s, VM_GAUSSHF_8); h = VM_FMA(h, s, VM_GAUSSHF_7);
+    h = VM_FMA(h, s, VM_GAUSSHF_6); h = VM_FMA(h, s, VM_GAUSSHF_5); h = VM_FMA(h, s, VM_GAUSSHF_4);
+    h = VM_FMA(h, s, VM_GAUSSHF_3); h = VM_FMA(h, s, VM_GAUSSHF_2); h = VM_FMA(h, s, VM_GAUSSHF_1);
+    h = VM_FMA(h, s, VM_GAUSSHF_0);
+    return h * (VM_GAUSSHF_A * inv);   /* (1 - s) / 2 = A / (t + A) */
 }
 
-/* Phi(x) for |x| <= 1 (float32 grade). */
-static inline double vm_phi_small_d32(double x)
-{
-    x = vm_clamp(x, -1.0, 1.0);
-    double u = x * x;
-    double p = VM_PHI0F_5;
-    p = VM_FMA(p, u, VM_PHI0F_4); p = VM_FMA(p, u, VM_PHI0F_3); p = VM_FMA(p, u, VM_PHI0F_2);
-    p = VM_FMA(p, u, VM_PHI0F_1); p = VM_FMA(p, u, VM_PHI0F_0);
-    return 0.5 + x * (VM_INV_SQRT_2PI + u * p);
-}
-
+/* gelu(x) = x Phi(x): -t Phi(-t) below 0, x (1 - Phi(-t)) above (no cancellation:
+   Phi(-t) <= 1/2). */
 static inline double vm_gelu_d32(double x)
 {
     double t = vm_abs(x);
-    double tc = vm_clamp(t, 1.0, 40.0);
-    double inv;
-    double g = vm_gauss_G_d32(t, &inv);
-    double e = vm_exp_d32(-0.5 * (tc * tc));
-    double lower = -(g * e);
-    double upper = x * (1.0 - (g * inv) * e);
-    double small = x * vm_phi_small_d32(x);
-    double r = t <= 1.0 ? small : (x < 0 ? lower : upper);
-    return x > 40.0 ? x : r;   /* also +inf; NaN: small is NaN */
+    double tc = t > VM_GAUSSHF_T ? VM_GAUSSHF_T : t;   /* NaN stays */
+    double q = vm_gauss_R_d32(tc) * vm_exp_normal_d32(-0.5 * (tc * tc));
+    double r = x < 0 ? -(tc * q) : x * (1.0 - q);
+    return x > VM_GAUSSHF_T ? x : r;   /* also +inf */
 }
 
-/* gelu' without the near-zero polynomial (float32 grade): Phi + x phi, below -1
-   e^(-t^2/2) (G/t - t / sqrt(2 pi)). */
+/* gelu' without the near-zero polynomial (float32 grade): Phi(x) + x phi(x), below
+   0 e^(-t^2/2) (R(t) - t / sqrt(2 pi)) (cancels at most 2.9x outside the near-zero
+   window |x - x0| < 1/4). */
 static inline double vm_gelu_d_direct_d32(double x)
 {
     double t = vm_abs(x);
-    double tc = t > 40.0 ? 40.0 : t;
-    double tg = t < 1.0 ? 1.0 : tc;
-    double inv;                                     /* 1 / tg */
-    double g = vm_gauss_G_d32(t, &inv);
-    double e = vm_exp_d32(-0.5 * (tc * tc));
-    double xphi = vm_mulsign(tc, x) * VM_INV_SQRT_2PI * e;
-    double cdf = t <= 1.0 ? vm_phi_small_d32(x) : (x < 0 ? (g * inv) * e : 1.0 - (g * inv) * e);
-    double lower = e * (g * inv - tg * VM_INV_SQRT_2PI);
-    return x < -1.0 ? lower : cdf + xphi;
+    double tc = t > VM_GAUSSHF_T ? VM_GAUSSHF_T : t;
+    double rt = vm_gauss_R_d32(tc);
+    double e = vm_exp_normal_d32(-0.5 * (tc * tc));
+    double k = tc * VM_INV_SQRT_2PI;
+    double lower = e * (rt - k);
+    double upper = (1.0 - rt * e) + k * e;
+    return x < 0 ? lower : upper;
 }
 
 static inline double vm_gelu_d_d32(double x)

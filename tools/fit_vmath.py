@@ -143,13 +143,15 @@ def main():
     fit("VM_PHIB", lambda w: G(w + 3), -mp.mpf(1), mp.mpf(1), 18, lines)
     fit("VM_PHIC", lambda w: G(1 / (w + mp.mpf(3) / 16)), -mp.mpf(1) / 16, mp.mpf(1) / 16, 18, lines)
     fit("VM_PHID", lambda w: G(1 / (w + mp.mpf(3) / 40)), -mp.mpf(1) / 20, mp.mpf(1) / 20, 18, lines)
-    # float32-grade versions of the same (float32 kernels, evaluated in double)
-    fit("VM_PHI0F", lambda u: (P(u) - 1 / mp.sqrt(2 * mp.pi)) / u if u != 0 else -1 / (6 * mp.sqrt(2 * mp.pi)),
-        mp.mpf(0), mp.mpf(1), 5, lines)
-    fit("VM_PHIAF", lambda w: G(w + mp.mpf(1.5)), -mp.mpf(0.5), mp.mpf(0.5), 10, lines)
-    fit("VM_PHIBF", lambda w: G(w + 3), -mp.mpf(1), mp.mpf(1), 10, lines)
-    fit("VM_PHICF", lambda w: G(1 / (w + mp.mpf(3) / 16)), -mp.mpf(1) / 16, mp.mpf(1) / 16, 10, lines)
-    fit("VM_PHIDF", lambda w: G(1 / (w + mp.mpf(3) / 40)), -mp.mpf(1) / 20, mp.mpf(1) / 20, 10, lines)
+    # float32 gelu: R(t) = Q(t) e^(t^2/2) for t in [0, 15.5] (beyond, the float32
+    # results are those at 15.5) in one piece, so that no coefficients are selected
+    # per lane: R = H(s) (1 - s) / 2, s = (t - 4) / (t + 4) in [-1, 23/39].  H
+    # (from 1/2 down to 1/8) keeps the relative error of R even where R is small.
+    a = mp.mpf(4)
+    lines.append(f"#define VM_GAUSSHF_A {float(a)!r}")
+    lines.append(f"#define VM_GAUSSHF_T {float(mp.mpf('15.5'))!r}")
+    fit("VM_GAUSSHF", lambda s: 2 * Q(a * (1 + s) / (1 - s)) * mp.exp((a * (1 + s) / (1 - s)) ** 2 / 2)
+        / (1 - s), -mp.mpf(1), (mp.mpf("15.5") - a) / (mp.mpf("15.5") + a), 13, lines)
     # gelu tanh form: 2u = K1 x + K3 x^3, K1 = 2 sqrt(2/pi), K3 = 0.044715 K1, as pairs
     k1 = 2 * mp.sqrt(2 / mp.pi)
     for name, v in (("VM_GELU_K1", k1), ("VM_GELU_K3", mp.mpf("0.044715") * k1),
