@@ -82,6 +82,9 @@ cdef extern from "vmath.h" nogil:
     float vmf_silu_slope(float x)
     float vmf_softplus_slope_times(float x, float beta, float threshold, float c, int use_c)
     float vmf_silu_slope_times(float x, float c, int use_c)
+    float vmf_hardsigmoid(float x)
+    float vmf_hardswish(float x)
+    float vmf_hardswish_slope_times(float x, float c)
     # loop invariants (see vmath.h)
     double vm_softplus_d32_hoisted(double x)
     double vm_softplus_hoisted(double x)
@@ -484,6 +487,24 @@ cdef inline float softplus_df32_times(float x, float grad, float beta,
     if VM_F32_FMA:
         return vmf_softplus_slope_times(x, beta, threshold, grad, 1)
     return <float>(grad * softplus_df(<double>x, <double>beta, <double>threshold))
+
+# hardswish and hardsigmoid: x + 3 (2x + 3) and the product as exact float pairs, the
+# division by 6 by a reciprocal and an fma remainder (within 2^-20 ULP of the
+# once-rounded result).  hardsigmoid is not a wide family: in the buffer's precision
+# `(x + 3) / 6` would round x + 3 first, so its fallback is double like the others.
+cdef inline float hardsigmoid_f32(float x) noexcept nogil:
+    return vmf_hardsigmoid(x) if VM_F32_FMA else <float>hardsigmoid_f(<double>x)
+
+cdef inline float hardswish_f32(float x) noexcept nogil:
+    return vmf_hardswish(x) if VM_F32_FMA else <float>hardswish_f(<double>x)
+
+cdef inline float hardswish_df32(float x) noexcept nogil:
+    return vmf_hardswish_slope_times(x, 1) if VM_F32_FMA else <float>hardswish_df(<double>x)
+
+cdef inline float hardswish_df32_times(float x, float grad) noexcept nogil:
+    if VM_F32_FMA:
+        return vmf_hardswish_slope_times(x, grad)
+    return <float>(grad * hardswish_df(<double>x))
 
 
 # ---- float64 kernels in native double (K_<form>64) ------------------------------

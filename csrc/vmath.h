@@ -1149,6 +1149,58 @@ static inline float vmf_softplus_slope_times(float x, float beta, float threshol
     return key > 0.0f ? (use_c ? c : 1.0f) : s;
 }
 
+/* ---- float32 piecewise-quadratic kernels (hardswish, hardsigmoid) ---------------- */
+
+/* (h + l) / 6 as q + *ql (|l| <= ulp(h)): q = h (1/6) is within an ulp of h / 6, so
+   its remainder h - 6 q is exact (by fma); *ql = (remainder + l) / 6.  q + *ql is
+   the quotient rounded once, up to 2^-20 ULP, without a division. */
+static inline float vmf_div6_pair(float h, float l, float *ql)
+{
+    float q = h * (1.0f / 6);
+    *ql = (__builtin_fmaf(-q, 6.0f, h) + l) * (1.0f / 6);
+    return q;
+}
+
+/* c (h + l), rounded once, with c = +-inf giving +-inf (h > 0) rather than NaN. */
+static inline float vmf_times_pair(float c, float h, float l)
+{
+    float p = c * h;
+    float r = p + (__builtin_fmaf(c, h, -p) + c * l);
+    return vmf_abs(p) <= 0x1.fffffep127f ? r : p;
+}
+
+/* hardsigmoid(x) = (x + 3) / 6 on (-3, 3), x + 3 as an exact pair (|x| < 3). */
+static inline float vmf_hardsigmoid(float x)
+{
+    float s = x + 3.0f;
+    float ql, q = vmf_div6_pair(s, (3.0f - s) + x, &ql);
+    return x <= -3.0f ? 0.0f : (x >= 3.0f ? 1.0f : q + ql);   /* NaN: q is NaN */
+}
+
+/* hardswish(x) = x (x + 3) / 6 on (-3, 3): x + 3 and the product as exact pairs;
+   x itself at 3 and above, and at +-0 (keeps the sign of zero). */
+static inline float vmf_hardswish(float x)
+{
+    float s = x + 3.0f;
+    float p = x * s;
+    float pl = __builtin_fmaf(x, s, -p) + x * ((3.0f - s) + x);
+    float ql, q = vmf_div6_pair(p, pl, &ql);
+    return x <= -3.0f ? 0.0f : (x >= 3.0f ? x : (x == 0.0f ? x : q + ql));
+}
+
+/* hardswish'(x) = (2x + 3) / 6 on [-3, 3] (2x + 3 by two_sum), 0 below, 1 above,
+   times c (c = 1 for the derivative itself), rounded once. */
+static inline float vmf_hardswish_slope_times(float x, float c)
+{
+    float a = 2.0f * x;
+    float s = a + 3.0f;
+    float b = s - a;
+    float sl = (a - (s - b)) + (3.0f - b);
+    float ql, q = vmf_div6_pair(s, sl, &ql);
+    float mid = vmf_times_pair(c, q, ql);
+    return x < -3.0f ? 0.0f * c : (x <= 3.0f ? mid : (x != x ? x : c));
+}
+
 /* ---- loop invariants ------------------------------------------------------------ */
 
 /* Functions of a parameter only (softplus(threshold) in softplus's derivative

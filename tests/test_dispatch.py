@@ -201,7 +201,9 @@ F32_IN_FLOAT = [("sigmoid", {}, ("forward", "derivative"), 1.0),
                 ("silu", {}, ("derivative",), 1.78),
                 ("softplus", {}, ("derivative",), 1.0),
                 ("softplus", {"beta": -2.5, "threshold": 0.0}, ("derivative",), 1.1),
-                ("gelu", {"approximate": "tanh"}, ("forward",), 1.13)]
+                ("gelu", {"approximate": "tanh"}, ("forward",), 1.13),
+                ("hardsigmoid", {}, ("forward",), 0.5),
+                ("hardswish", {}, ("forward", "derivative"), 0.5000002)]
 
 
 @pytest.mark.parametrize("name,params,forms,bound", F32_IN_FLOAT,
@@ -233,4 +235,18 @@ def test_float32_backward_where_the_derivative_is_subnormal(level_module, name):
     for g in (47.319576, 0.3, -3.7, 1e30, 3e38, 1e-30, 1e-44, np.inf, -np.inf):
         grad = np.full_like(x, g)
         assert_ulp(pyact.__dict__[name + "_backward"](grad, x=x), exact_backward(act, {}, grad, x),
+                   np.float32, act.ulp_bound("backward"), x, f"[{level_module[0]}] grad={g}")
+
+
+def test_float32_hardswish_backward_with_extreme_grads(level_module):
+    """grad * hardswish'(x) joins grad to the float pair of (2x + 3) / 6: huge grads
+    must not overflow where the product does not, tiny ones keep their digits, and
+    an infinite grad gives inf (NaN only where hardswish' is 0, as in float64)."""
+    from conftest import assert_ulp, exact_backward
+    act = REGISTRY["hardswish"]
+    x = np.concatenate([np.linspace(-4.0, 4.0, 40001),
+                        [-3.0, -1.5, 3.0, 0.0, -0.0, 1e-45, -2.9999998]]).astype(np.float32)
+    for g in (0.3, -3.7, 3e38, -3e38, 1e30, 1e-30, 1e-44, np.inf, -np.inf):
+        grad = np.full_like(x, g)
+        assert_ulp(pyact.hardswish_backward(grad, x=x), exact_backward(act, {}, grad, x),
                    np.float32, act.ulp_bound("backward"), x, f"[{level_module[0]}] grad={g}")
