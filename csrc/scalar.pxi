@@ -82,6 +82,8 @@ cdef extern from "vmath.h" nogil:
     float vmf_silu_slope(float x)
     float vmf_softplus_slope_times(float x, float beta, float threshold, float c, int use_c)
     float vmf_silu_slope_times(float x, float c, int use_c)
+    float vmf_softplus(float x, float beta, float threshold)
+    float vmf_log_sigmoid(float x)
     float vmf_hardsigmoid(float x)
     float vmf_hardswish(float x)
     float vmf_hardswish_slope_times(float x, float c)
@@ -445,6 +447,9 @@ cdef inline float sigmoid_f32(float x) noexcept nogil:
 cdef inline float sigmoid_df32(float x) noexcept nogil:
     return vmf_sigmoid_slope(x) if VM_F32_FMA else <float>sigmoid_df(<double>x)
 
+cdef inline float log_sigmoid_f32(float x) noexcept nogil:
+    return vmf_log_sigmoid(x) if VM_F32_FMA else <float>log_sigmoid_f(<double>x)
+
 cdef inline float log_sigmoid_df32(float x) noexcept nogil:
     return vmf_sigmoid(-x) if VM_F32_FMA else <float>log_sigmoid_df(<double>x)
 
@@ -476,6 +481,11 @@ cdef inline float silu_df32(float x) noexcept nogil:
 
 cdef inline float silu_df32_times(float x, float grad) noexcept nogil:
     return vmf_silu_slope_times(x, grad, 1) if VM_F32_FMA else <float>(grad * silu_df(<double>x))
+
+cdef inline float softplus_f32(float x, float beta, float threshold) noexcept nogil:
+    if VM_F32_FMA:
+        return vmf_softplus(x, beta, threshold)
+    return <float>softplus_f(<double>x, <double>beta, <double>threshold)
 
 cdef inline float softplus_df32(float x, float beta, float threshold) noexcept nogil:
     if VM_F32_FMA:

@@ -833,12 +833,13 @@ static inline double vm_tanh_d32(double x)
 }
 
 /* float32-grade gelu (double arithmetic; the float32 kernels).  Phi(-t) = R(t)
-   e^(-t^2/2), t = |x|, with R from one polynomial over [0, 15.5]
-   (tools/fit_vmath.py, VM_GAUSSHF: 2^-36 relative), so that no coefficients are
+   e^(-t^2/2), t = |x|, with R from one polynomial over [0, 20]
+   (tools/fit_vmath.py, VM_GAUSSHF: 2^-36.8 relative), so that no coefficients are
    selected per lane (the four pieces of vm_gauss_G cost 2x the time).  Beyond
-   t = 15.5 the float32 results are those at 15.5 (gelu and gelu' round to 0 below
-   -15.5; Phi and gelu' to 1 above), so t is clamped there, which also keeps inf
-   out of the products; t^2 rounds at 2^-46 of the exponent, which does not show. */
+   t = 20, gelu rounds to 0 below -20 and to x above, and gelu' to 1 above 20 and
+   to 0 below -20, also times any finite float32 grad (|gelu'| < 2^-278 there); t
+   is clamped there, which also keeps inf out of the products.  t^2 rounds at 2^-45
+   of the exponent, which does not show. */
 static inline double vm_gauss_R_d32(double tc)
 {
     double inv = 1.0 / (tc + VM_GAUSSHF_A);
@@ -865,14 +866,17 @@ static inline double vm_gelu_d32(double x)
 
 /* gelu' without the near-zero polynomial (float32 grade): Phi(x) + x phi(x), below
    0 e^(-t^2/2) (R(t) - t / sqrt(2 pi)) (cancels at most 2.9x outside the near-zero
-   window |x - x0| < 1/4). */
+   window |x - x0| < 1/4).  Beyond t = 20 only e^(-t^2/2) t / sqrt(2 pi) counts (R is
+   that at 20, below 1/400 of it), but with gradual underflow as in float64, up to
+   t = 40: an infinite grad times it is then inf, and NaN only where it is 0. */
 static inline double vm_gelu_d_direct_d32(double x)
 {
     double t = vm_abs(x);
     double tc = t > VM_GAUSSHF_T ? VM_GAUSSHF_T : t;
+    double tw = t > 40.0 ? 40.0 : t;
     double rt = vm_gauss_R_d32(tc);
-    double e = vm_exp_normal_d32(-0.5 * (tc * tc));
-    double k = tc * VM_INV_SQRT_2PI;
+    double e = vm_exp_d32(-0.5 * (tw * tw));
+    double k = tw * VM_INV_SQRT_2PI;
     double lower = e * (rt - k);
     double upper = (1.0 - rt * e) + k * e;
     return x < 0 ? lower : upper;
@@ -916,13 +920,14 @@ static inline float vmf_copysign(float x, float s)
    is exact and normal; only s2 (1 unless e^x < 2^-100 or s2_extra) rounds, once,
    into the subnormal range, applied last by the callers.  x - k ln2_hi is exact
    (its bits reach down to 2^-24 only), k ln2_lo rounds once; e^r = 1 + s,
-   s = r + r^2 g(r), with 1 + s kept as a pair. */
-static inline float vmf_exp_neg_parts(float x, int32_t s2_extra, float *lo, float *s1, float *s2)
+   s = r + r^2 g(r), with 1 + s kept as a pair.  vmf_exp_neg_core: the same
+   without the scales, for callers that apply 2^k themselves (in double). */
+static inline float vmf_exp_neg_core(float x, float *lo, int32_t *k_out)
 {
     const float magic = 0x1.8p23f;
     float t = __builtin_fmaf(x, 0x1.715476p+0f, magic);
     float kf = t - magic;
-    int32_t k = (int32_t)(vmf_bits(t) - vmf_bits(magic));
+    *k_out = (int32_t)(vmf_bits(t) - vmf_bits(magic));
     float r = __builtin_fmaf(kf, -0x1.62e430p-1f, x);
     r = __builtin_fmaf(kf, 0x1.05c610p-29f, r);    /* ln2 = 0x1.62e430p-1 - 0x1.05c610p-29 */
     float g = (float)VM_EXPS_5;
@@ -932,6 +937,13 @@ static inline float vmf_exp_neg_parts(float x, int32_t s2_extra, float *lo, floa
     float s = __builtin_fmaf(r * r, g, r);
     float e = 1.0f + s;
     *lo = (1.0f - e) + s;
+    return e;
+}
+
+static inline float vmf_exp_neg_parts(float x, int32_t s2_extra, float *lo, float *s1, float *s2)
+{
+    int32_t k;
+    float e = vmf_exp_neg_core(x, lo, &k);
     int32_t k1 = k < -100 ? -100 : k;
     *s1 = vmf_float((uint32_t)(k1 + 127) << 23);
     *s2 = vmf_float((uint32_t)(k - k1 + s2_extra + 127) << 23);
@@ -1129,25 +1141,76 @@ static inline float vmf_silu_slope_times(float x, float c, int use_c)
 
 static inline float vmf_silu_slope(float x) { return vmf_silu_slope_times(x, 1.0f, 0); }
 
+/* beta x > threshold, exactly: the product of two floats is exact in double, and
+   the rounded difference has the sign of the exact one.  (From the float pair
+   v + vl the test failed where beta x is subnormal and vl underflowed:
+   beta = threshold = 2e-42 at x = 1.0000342, found by tools/fuzz.py.) */
+static inline int vmf_softplus_linear(float x, float beta, float threshold)
+{
+    return (double)beta * (double)x - (double)threshold > 0.0;
+}
+
 /* softplus'(x) = sigmoid(beta x) (times c, any float, with use_c), 1 (c) where beta x >
-   threshold: beta x as a float pair v + vl, so that the comparison is exact and
-   sigmoid's argument keeps its digits (a rounded beta x cost |beta x| 2^-24
-   relative in the tail). */
+   threshold: beta x as a float pair v + vl, so that sigmoid's argument keeps its
+   digits (a rounded beta x cost |beta x| 2^-24 relative in the tail). */
 static inline float vmf_softplus_slope_times(float x, float beta, float threshold, float c,
                                              int use_c)
 {
     float v = beta * x;
     float vl = __builtin_fmaf(beta, x, -v);
     float s = vmf_sigmoid_pair_times(v, vl, use_c ? c : 1.0f, use_c ? 2 : 0, 1);
-    /* beta x > threshold: v - threshold is 0 only where they are equal (exact
-       subtraction's sign), and then vl decides, or where beta x underflowed
-       (v = vl = 0: softplus(1e-45, beta=0.5, threshold=0)) its sign.  Nested
-       selects: an && of compares left the loop scalar. */
-    float sign_bx = x == 0.0f ? 0.0f : vmf_copysign(1.0f, beta) * vmf_copysign(1.0f, x);
-    float tie = v != 0.0f ? vl : (vl != 0.0f ? vl : sign_bx);
-    float key = v == threshold ? tie : v - threshold;
-    return key > 0.0f ? (use_c ? c : 1.0f) : s;
+    return vmf_softplus_linear(x, beta, threshold) ? (use_c ? c : 1.0f) : s;
 }
+
+/* softplus(v + vl) = max(v, 0) + log1p(e^-|v + vl|) in double (about 2^-30
+   relative: the float32 kernels round it once), for any float pair v + vl = beta x.
+   e = e^-|v| (1 -+ vl) as a float pair at the scale 2^max(k, -100), where it is
+   exact and normal; log1p(e) = 2 atanh(z), z = e / (2 + e) in [0, 1/3] as a pair
+   (one division, its remainder by fma).  Below e = 2^-100 log1p is linear, so
+   the rest of the scale, 2^(k - max(k, -100)), is applied to log1p(e) itself, in
+   double: results far below float's range (softplus(beta x) / beta with a tiny
+   beta) keep their digits.  |v| is clamped to 320, where e^-|v| / beta is below
+   float's range for every beta; vl is dropped there (inf - inf). */
+static inline double vmf_softplus_pair_d(float v, float vl)
+{
+    float a = vmf_abs(v);
+    vl = a > 320.0f ? 0.0f : vl;
+    a = a > 320.0f ? 320.0f : a;
+    int pos = v >= 0;
+    float l;
+    int32_t k;
+    float h = vmf_exp_neg_core(-a, &l, &k);
+    l = __builtin_fmaf(pos ? -vl : vl, h, l);
+    int32_t k1 = k < -100 ? -100 : k;
+    float s1 = vmf_float((uint32_t)(k1 + 127) << 23);
+    float e = h * s1, el = l * s1;                   /* exact */
+    float d = 2.0f + e;
+    float dl = ((2.0f - d) + e) + el;
+    float inv = 1.0f / d;
+    float z = e * inv;                               /* within an ulp: exact remainder */
+    float zl = ((__builtin_fmaf(-z, d, e) + el) - z * dl) * inv;
+    float u = z * z;
+    float q = (float)VMF_ATANH_4;
+    q = __builtin_fmaf(q, u, (float)VMF_ATANH_3); q = __builtin_fmaf(q, u, (float)VMF_ATANH_2);
+    q = __builtin_fmaf(q, u, (float)VMF_ATANH_1); q = __builtin_fmaf(q, u, (float)VMF_ATANH_0);
+    float lh = 2.0f * z;
+    float ll = 2.0f * __builtin_fmaf(z * u, q, zl);
+    double log1p_e = (double)lh + (double)ll;
+    double up = ((double)v + (double)vl) + log1p_e;
+    return pos ? up : log1p_e * vm_double((uint64_t)(k - k1 + 1023) << 52);
+}
+
+/* softplus(x) = softplus(beta x) / beta, x itself where beta x > threshold. */
+static inline float vmf_softplus(float x, float beta, float threshold)
+{
+    float v = beta * x;
+    float vl = __builtin_fmaf(beta, x, -v);
+    float r = (float)(vmf_softplus_pair_d(v, vl) * (1.0 / (double)beta));
+    return vmf_softplus_linear(x, beta, threshold) ? x : r;
+}
+
+/* log_sigmoid(x) = -softplus(-x). */
+static inline float vmf_log_sigmoid(float x) { return (float)-vmf_softplus_pair_d(-x, 0.0f); }
 
 /* ---- float32 piecewise-quadratic kernels (hardswish, hardsigmoid) ---------------- */
 

@@ -50,6 +50,12 @@
 #define VM_LOGF_1 0x1.999a6a9ae39bfp-2
 #define VM_LOGF_2 0x1.242cd62ba518fp-2
 #define VM_LOGF_3 0x1.e65a2779077a2p-3
+/* VMF_ATANH: degree 4 on [0.0, 0.111111], max rel. error 1.01e-8 (2^-26.56) */
+#define VMF_ATANH_0 0x1.5555558d7fe22p-2
+#define VMF_ATANH_1 0x1.9998d485cf47ep-3
+#define VMF_ATANH_2 0x1.24c926a40acd3p-3
+#define VMF_ATANH_3 0x1.bc8cf8ddd5876p-4
+#define VMF_ATANH_4 0x1.dba25f0718ee6p-4
 /* VM_TANHSHRINKD: degree 13 on [0.0, 0.390625], max rel. error 6.91e-17 (2^-53.68) */
 #define VM_TANHSHRINKD_0 0x1.5555555555555p-2
 #define VM_TANHSHRINKD_1 -0x1.1111111111111p-3
@@ -160,23 +166,23 @@
 #define VM_PHID_16 0x1.90d817f393598p+14
 #define VM_PHID_17 0x1.99dffc2153edbp+19
 #define VM_PHID_18 -0x1.293c4b585a002p+21
-#define VM_GAUSSHF_A 4.0
-#define VM_GAUSSHF_T 15.5
-/* VM_GAUSSHF: degree 13 on [-1.0, 0.589744], max rel. error 1.21e-11 (2^-36.26) */
-#define VM_GAUSSHF_0 0x1.82b4bb8ca1d7cp-3
-#define VM_GAUSSHF_1 -0x1.373e3a89c241ep-3
-#define VM_GAUSSHF_2 0x1.8c6dbf1c01c49p-4
-#define VM_GAUSSHF_3 -0x1.7dff2b95ccbd4p-5
-#define VM_GAUSSHF_4 0x1.eec4db5ea7271p-7
-#define VM_GAUSSHF_5 -0x1.ee27fca84f0dfp-10
-#define VM_GAUSSHF_6 -0x1.c8216af5ed5e7p-11
-#define VM_GAUSSHF_7 0x1.ab88a7805f8e1p-12
-#define VM_GAUSSHF_8 0x1.1aed9d3891eb2p-15
-#define VM_GAUSSHF_9 -0x1.e385dd2429a92p-15
-#define VM_GAUSSHF_10 -0x1.7999c1984a9dap-20
-#define VM_GAUSSHF_11 0x1.0ce836d4ddb1ep-17
-#define VM_GAUSSHF_12 0x1.01eff1d5120bfp-20
-#define VM_GAUSSHF_13 -0x1.7e1e701f6bffcp-22
+#define VM_GAUSSHF_A 5.0
+#define VM_GAUSSHF_T 20.0
+/* VM_GAUSSHF: degree 13 on [-1.0, 0.6], max rel. error 8.22e-12 (2^-36.82) */
+#define VM_GAUSSHF_0 0x1.3b0fbcb4ca470p-3
+#define VM_GAUSSHF_1 -0x1.108a698ed8041p-3
+#define VM_GAUSSHF_2 0x1.95c11dc2bfcd9p-4
+#define VM_GAUSSHF_3 -0x1.00d8ab2ea54ecp-4
+#define VM_GAUSSHF_4 0x1.0e5e8fd58d981p-5
+#define VM_GAUSSHF_5 -0x1.c4f9cfa911d86p-7
+#define VM_GAUSSHF_6 0x1.10905c4f59c7bp-8
+#define VM_GAUSSHF_7 -0x1.39e61b84676a8p-11
+#define VM_GAUSSHF_8 -0x1.4e7eb84e69a4fp-13
+#define VM_GAUSSHF_9 0x1.ca0e5251acbabp-14
+#define VM_GAUSSHF_10 -0x1.90a03b2aa8a1bp-17
+#define VM_GAUSSHF_11 -0x1.617c974c16f83p-17
+#define VM_GAUSSHF_12 0x1.993b2cd7368b3p-19
+#define VM_GAUSSHF_13 0x1.5fbd195414665p-20
 #define VM_GELU_K1 0x1.9884533d43651p+0
 #define VM_GELU_K1_LO -0x1.cbc0d30ebfd15p-54
 #define VM_GELU_K3 0x1.2444f2a4d8b4bp-4

@@ -194,13 +194,15 @@ def test_baseline_module_has_no_avx():
 # subnormal to huge), around the join of vmf_tanh's two pieces at |x| = 0.55 and
 # across vmf_silu_slope_times's window around the zero of silu'.
 F32_IN_FLOAT = [("sigmoid", {}, ("forward", "derivative"), 1.0),
-                ("log_sigmoid", {}, ("derivative",), 1.0),
+                ("log_sigmoid", {}, ("forward", "derivative"), 1.0),
                 ("tanh", {}, ("forward",), 1.5),
                 ("tanh", {}, ("derivative",), 1.0),
                 ("silu", {}, ("forward",), 1.06),
                 ("silu", {}, ("derivative",), 1.78),
-                ("softplus", {}, ("derivative",), 1.0),
-                ("softplus", {"beta": -2.5, "threshold": 0.0}, ("derivative",), 1.1),
+                ("softplus", {}, ("forward", "derivative"), 1.0),
+                ("softplus", {"beta": -2.5, "threshold": 0.0}, ("forward", "derivative"), 1.1),
+                ("softplus", {"beta": 1e30, "threshold": 5.0}, ("forward",), 1.1),
+                ("softplus", {"beta": 3e-30}, ("forward",), 1.0),
                 ("gelu", {"approximate": "tanh"}, ("forward",), 1.13),
                 ("hardsigmoid", {}, ("forward",), 0.5),
                 ("hardswish", {}, ("forward", "derivative"), 0.5000002)]
@@ -249,4 +251,40 @@ def test_float32_hardswish_backward_with_extreme_grads(level_module):
     for g in (0.3, -3.7, 3e38, -3e38, 1e30, 1e-30, 1e-44, np.inf, -np.inf):
         grad = np.full_like(x, g)
         assert_ulp(pyact.hardswish_backward(grad, x=x), exact_backward(act, {}, grad, x),
+                   np.float32, act.ulp_bound("backward"), x, f"[{level_module[0]}] grad={g}")
+
+
+def test_float32_softplus_threshold_with_tiny_beta(level_module):
+    """softplus's test beta x > threshold where beta x is 0 or subnormal (tools/fuzz.py):
+    beta = 5e-324 is 0 in float32, so beta x is exactly 0, not an underflowed product
+    with a sign, and a threshold of 0 is not passed; beta = threshold = 2e-42 is passed
+    at x = 1.0000342 though beta x rounds to beta (the float kernels took the wrong
+    branch in both: x for softplus's inf, and inf for x)."""
+    from conftest import check_all_forms
+    x = np.array([1.2573022, -1.0, 0.0, -0.0, 3.0, 1e-45, -1e-45, 1.0000342, 1.0, 0.99999994],
+                 np.float32)
+    grad = np.full_like(x, 0.75)
+    for beta, threshold in ((5e-324, 0.0), (5e-324, -1.0), (5e-324, 20.0),
+                            (2.008793856460362e-42, 2.008793856460362e-42)):
+        check_all_forms(REGISTRY["softplus"], {"beta": beta, "threshold": threshold}, x, grad,
+                        f"[{level_module[0]}] beta={beta} threshold={threshold}")
+
+
+def test_float32_gelu_backward_far_below_zero_with_huge_grads(level_module):
+    """grad * gelu'(x) for x below -20, where gelu' is below 2^-278 (tools/fuzz.py: with
+    gelu' clamped at -15.5, grad = 1e30 at x = -inf gave -4e-22): 0 for every finite
+    grad; an infinite one gives inf where gelu' is a normal float64 and NaN where it
+    is 0 (x = -inf); between, where float64's gelu' underflows gradually, the two
+    roundings to 0 differ by a few ULPs of x (known, as for the other families)."""
+    from conftest import assert_ulp, exact_backward, exact_derivative
+    act = REGISTRY["gelu"]
+    x = np.concatenate([-np.geomspace(15.0, 3e38, 2001), [-np.inf, -19.7, -19.8, -20.0]]
+                       ).astype(np.float32)
+    slope = np.abs(exact_derivative(act, {}, x))
+    for g in (1e30, 3e38, -3e38, 1.5e7, np.inf):
+        if np.isinf(g):
+            x = x[(slope >= np.finfo(np.float64).tiny) | np.isinf(x)]
+            slope = np.abs(exact_derivative(act, {}, x))
+        grad = np.full_like(x, g)
+        assert_ulp(pyact.gelu_backward(grad, x=x), exact_backward(act, {}, grad, x),
                    np.float32, act.ulp_bound("backward"), x, f"[{level_module[0]}] grad={g}")

@@ -118,6 +118,12 @@ def main():
         return (2 * mp.atanh(s) - 2 * s) / s ** 3 if u != 0 else mp.mpf(2) / 3
     fit("VM_LOGD", h, mp.mpf(0), S ** 2, 8, lines)
     fit("VM_LOGF", h, mp.mpf(0), S ** 2, 3, lines)
+    # log1p(e) for e in [0, 1] in float (FMA levels): 2 atanh(z), z = e/(2+e) in [0, 1/3],
+    # 2 atanh(z) = 2z + 2z^3 a(z^2); a's error reaches the result at most z^2/3 <= 1/27
+    def atanh_tail(u):
+        z = mp.sqrt(u)
+        return (mp.atanh(z) - z) / z ** 3 if u != 0 else mp.mpf(1) / 3
+    fit("VMF_ATANH", atanh_tail, mp.mpf(0), mp.mpf(1) / 9, 4, lines)
     # x - tanh(x) = x^3 k(x^2) for |x| <= 0.625
     def k(u):
         x = mp.sqrt(u)
@@ -143,15 +149,15 @@ def main():
     fit("VM_PHIB", lambda w: G(w + 3), -mp.mpf(1), mp.mpf(1), 18, lines)
     fit("VM_PHIC", lambda w: G(1 / (w + mp.mpf(3) / 16)), -mp.mpf(1) / 16, mp.mpf(1) / 16, 18, lines)
     fit("VM_PHID", lambda w: G(1 / (w + mp.mpf(3) / 40)), -mp.mpf(1) / 20, mp.mpf(1) / 20, 18, lines)
-    # float32 gelu: R(t) = Q(t) e^(t^2/2) for t in [0, 15.5] (beyond, the float32
-    # results are those at 15.5) in one piece, so that no coefficients are selected
-    # per lane: R = H(s) (1 - s) / 2, s = (t - 4) / (t + 4) in [-1, 23/39].  H
-    # (from 1/2 down to 1/8) keeps the relative error of R even where R is small.
-    a = mp.mpf(4)
+    # float32 gelu: R(t) = Q(t) e^(t^2/2) for t in [0, 20] (beyond, gelu and grad times
+    # gelu' are 0 in float32 for every grad) in one piece, so that no coefficients are
+    # selected per lane: R = H(s) (1 - s) / 2, s = (t - 5) / (t + 5) in [-1, 3/5].  H
+    # (from 1/2 down to 1/10) keeps the relative error of R even where R is small.
+    a, top = mp.mpf(5), mp.mpf(20)
     lines.append(f"#define VM_GAUSSHF_A {float(a)!r}")
-    lines.append(f"#define VM_GAUSSHF_T {float(mp.mpf('15.5'))!r}")
+    lines.append(f"#define VM_GAUSSHF_T {float(top)!r}")
     fit("VM_GAUSSHF", lambda s: 2 * Q(a * (1 + s) / (1 - s)) * mp.exp((a * (1 + s) / (1 - s)) ** 2 / 2)
-        / (1 - s), -mp.mpf(1), (mp.mpf("15.5") - a) / (mp.mpf("15.5") + a), 13, lines)
+        / (1 - s), -mp.mpf(1), (top - a) / (top + a), 13, lines)
     # gelu tanh form: 2u = K1 x + K3 x^3, K1 = 2 sqrt(2/pi), K3 = 0.044715 K1, as pairs
     k1 = 2 * mp.sqrt(2 / mp.pi)
     for name, v in (("VM_GELU_K1", k1), ("VM_GELU_K3", mp.mpf("0.044715") * k1),
