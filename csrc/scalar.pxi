@@ -88,8 +88,9 @@ cdef extern from "vmath.h" nogil:
     float vmf_hardswish(float x)
     float vmf_hardswish_slope_times(float x, float c)
     # loop invariants (see vmath.h)
-    double vm_softplus_d32_hoisted(double x)
     double vm_softplus_hoisted(double x)
+    double vm_softplus_hi_hoisted(double x)
+    double vm_softplus_lo_hoisted(double x)
 
 cdef extern from "constants.h":
     long double PYACT_SELU_SCALE
@@ -386,7 +387,7 @@ cdef inline wide_t softplus_dfy(wide_t y, wide_t beta, wide_t threshold) noexcep
     cdef wide_t by = beta * y
     cdef wide_t linear_above
     if wide_t is double:
-        linear_above = vm_softplus_d32_hoisted(threshold)
+        linear_above = vm_softplus_hoisted(threshold)   # as accurate as float64's
     else:
         linear_above = w_softplus(threshold)
     return 1 if by > linear_above else -v_expm1(-by)
@@ -684,7 +685,9 @@ cdef inline double softplus_dfy64(double y, double beta, double threshold) noexc
     cdef double db = _prod_err(beta, y, b)
     cdef double lo
     cdef double h = vm_expm1_dd(-b, &lo)
-    return 1 if _above(b, db, vm_softplus_hoisted(threshold)) else -h + ((1 + h) * db - lo)
+    cdef double limit_lo = vm_softplus_lo_hoisted(threshold)
+    cdef double above = (b - vm_softplus_hi_hoisted(threshold)) + (db - limit_lo)
+    return 1 if above > 0 else -h + ((1 + h) * db - lo)
 
 
 # gelu (both forms), silu', mish in double (vmath.h): the products and sums formed

@@ -1276,10 +1276,21 @@ static inline float vmf_hardswish_slope_times(float x, float c)
 #define VM_HOISTED
 #endif
 
-/* float32-grade softplus (double arithmetic) */
-static VM_HOISTED double vm_softplus_d32_hoisted(double x)
+/* softplus(x) as the pair hi + lo (about 2^-70 relative): the float64 kernels compare
+   beta y, an exact pair, with it, so that only a y within that of the boundary
+   softplus(threshold) / beta could take the other branch (with the rounded
+   softplus, tools/fuzz.py found y = ln2 / 1.642578125 on the wrong side). */
+static VM_HOISTED double vm_softplus_hi_hoisted(double x)
 {
-    return (x < 0 ? 0.0 : x) + vm_log1p_01_d32(vm_exp_d32(-vm_abs(x)));
+    double lo;
+    return vm_softplus_dd(x, &lo);
+}
+
+static VM_HOISTED double vm_softplus_lo_hoisted(double x)
+{
+    double lo;
+    vm_softplus_dd(x, &lo);
+    return lo;
 }
 
 static VM_HOISTED double vm_softplus_hoisted(double x) { return vm_softplus(x); }

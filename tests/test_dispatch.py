@@ -288,3 +288,29 @@ def test_float32_gelu_backward_far_below_zero_with_huge_grads(level_module):
         grad = np.full_like(x, g)
         assert_ulp(pyact.gelu_backward(grad, x=x), exact_backward(act, {}, grad, x),
                    np.float32, act.ulp_bound("backward"), x, f"[{level_module[0]}] grad={g}")
+
+
+def test_softplus_backward_from_y_at_the_linear_boundary(level_module):
+    """softplus' from y switches to 1 where beta y passes softplus(threshold): beta y
+    within a double ULP of that boundary took the wrong branch in float64 (derivative
+    1 instead of 1/2; tools/fuzz.py: beta = 1.642578125, y = 0.42198734416966943, and
+    beta = -1.192092896e-07, y = -5814539.981621913); the limit is now a pair."""
+    from conftest import assert_ulp, exact_backward_y
+    from pyact import reference
+    act = REGISTRY["softplus"]
+    cases = [(1.642578125, 0.0, [0.42198734416966943]),
+             (-1.192092896e-07, 0.0, [-5814539.981621913])]
+    for beta in (1.642578125, 0.7, -2.5, 3.0):
+        for threshold in (0.0, 1.5, -4.0, 20.0):
+            limit = float(reference.softplus(np.array([threshold]), 1.0, np.inf)[0]) / beta
+            cases.append((beta, threshold, np.nextafter(limit, np.array([-np.inf, np.inf])).tolist()
+                          + [limit]))
+    for dt in (np.float64, np.float32):
+        for beta, threshold, ys in cases:
+            y = np.array(ys, dt)
+            y = np.concatenate([y, np.nextafter(y, dt(np.inf)), np.nextafter(y, dt(-np.inf))])
+            grad = np.ones_like(y)
+            params = {"beta": beta, "threshold": threshold}
+            assert_ulp(pyact.softplus_backward(grad, y=y, **params),
+                       exact_backward_y(act, params, grad, y), dt, act.ulp_bound("backward"),
+                       y, f"[{level_module[0]}] {dt.__name__} beta={beta} threshold={threshold}")
