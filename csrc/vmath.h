@@ -590,18 +590,27 @@ static inline double vm_gelu_tanh_arg(double x, double *lo)
 }
 
 /* x sigmoid(v): sigmoid(vh + vl) = sigmoid(vh) + sigmoid'(vh) vl; where v < -700,
-   sigmoid(v) = e^v to 2^-1000 and x e^(vh + vl) is rounded once. */
+   sigmoid(v) = e^v to 2^-1000 and x e^(vh + vl) is rounded once.  One exponential,
+   e^-|vh|, for all three (vm_sigmoid_dd's steps, and e^vh where vh < -700);
+   sigmoid'(vh) = sh (1 - sh) from the pair is plenty for the first-order term
+   (vl <= 2^-52 |vh|). */
 static inline double vm_gelu_tanh(double x)
 {
-    double vl, sl, pe;
+    double vl, sl, pe, hi, l, s1, s2, dl;
     double vh = vm_gelu_tanh_arg(x, &vl);
-    double sh = vm_sigmoid_dd(vh, &sl);
-    double g = vm_sigmoid_slope(vh);
+    vm_exp_parts(-vm_abs(vh), &hi, &l, &s1, &s2);
+    double e = (hi * s1) * s2, el = (l * s1) * s2;
+    double d = vm_fast_two_sum(1.0, e, &dl);
+    dl += el;
+    int pos = vh >= 0;
+    double sh = vm_dd_div(pos ? 1.0 : e, pos ? 0.0 : el, d, dl, &sl);
+    double g = sh * ((1.0 - sh) - sl);
     double xc = vm_clamp(x, -100.0, 100.0);
     double ph = vm_two_prod(xc, sh, &pe);
     double r = ph + (pe + xc * (sl + g * vl));
     r = ph == 0.0 ? ph : r;   /* keeps -0 */
-    double tiny = vm_mul_exp(xc + xc * vl, vh);
+    double c = xc + xc * vl;
+    double tiny = ((c * hi + c * l) * s1) * s2;
     r = vh < -700.0 ? tiny : r;
     return x > 100.0 ? x : r;   /* also +inf; NaN: r is NaN */
 }
@@ -630,7 +639,11 @@ static inline double vm_gelu_tanh_d_direct(double x)
     double r = h + (se + (pe + (sl + gh * vl)));
     double o = vm_two_sum(1.0, m, &oe);      /* 1 + m */
     oe += me;
-    double tiny = vm_mul_exp(o + (oe + o * vl), vh);
+    /* e^vh where vh < -700 from sigmoid's own e^-|vh| (the same steps: shared) */
+    double hi, l, s1, s2;
+    vm_exp_parts(-vm_abs(vh), &hi, &l, &s1, &s2);
+    double c = o + (oe + o * vl);
+    double tiny = ((c * hi + c * l) * s1) * s2;
     r = vh < -700.0 ? tiny : r;
     return x > 100.0 ? 1.0 : r;   /* NaN: r is NaN */
 }
