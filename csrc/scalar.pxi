@@ -44,6 +44,8 @@ cdef extern from "vmath.h" nogil:
     double vm_softplus_dd(double x, double *lo)
     double vm_sigmoid(double x)
     double vm_sigmoid_dd(double x, double *lo)
+    double vm_sigmoid_parts_dd(double x, double *lo, double *eh, double *el, double *s1,
+                               double *s2)
     double vm_sigmoid_slope(double x)
     double vm_tanh(double x)
     double vm_tanhshrink(double x)
@@ -643,11 +645,12 @@ cdef inline double celu_dfy64(double y, double alpha) noexcept nogil:
 # once (it underflows gradually where e^x alone would already be subnormal).
 cdef inline double silu_f64(double x) noexcept nogil:
     cdef double xc = w_clamp(x, <double>SILU_ZERO_BELOW) if x < 0 else x
-    cdef double lo
-    cdef double h = vm_sigmoid_dd(x, &lo)
+    cdef double lo, eh, el, s1, s2
+    cdef double h = vm_sigmoid_parts_dd(x, &lo, &eh, &el, &s1, &s2)
     cdef double r = xc * h
     r = r + xc * lo if x < 1e300 else r
-    cdef double tiny = vm_mul_exp(xc, xc) if xc > -760 else xc * 0.0
+    # x e^x rounded once below -700, from sigmoid's e^-|x| (x = xc there)
+    cdef double tiny = ((xc * eh + xc * el) * s1) * s2 if xc > -760 else xc * 0.0
     return tiny if xc < -700 else r
 
 

@@ -335,14 +335,24 @@ static inline double vm_softplus(double x)
 /* ---- sigmoid ------------------------------------------------------------------- */
 
 /* sigmoid(x) = 1/(1 + e) or e/(1 + e), e = e^-|x|, as hi + *lo.  0.51 ULP. */
+/* sigmoid(x) as hi + *lo, and the parts of the e^-|x| it is made of (see
+   vm_exp_parts), for callers that also need e^x where x is far below 0. */
+static inline double vm_sigmoid_parts_dd(double x, double *lo, double *eh, double *el,
+                                         double *s1, double *s2)
+{
+    double sl;
+    vm_exp_parts(-vm_abs(x), eh, el, s1, s2);
+    double e = (*eh * *s1) * *s2, l = (*el * *s1) * *s2;
+    double s = vm_fast_two_sum(1.0, e, &sl);
+    sl += l;
+    int pos = x >= 0;
+    return vm_dd_div(pos ? 1.0 : e, pos ? 0.0 : l, s, sl, lo);
+}
+
 static inline double vm_sigmoid_dd(double x, double *lo)
 {
-    double el, sl;
-    double e = vm_exp_dd(-vm_abs(x), &el);
-    double s = vm_fast_two_sum(1.0, e, &sl);
-    sl += el;
-    int pos = x >= 0;
-    return vm_dd_div(pos ? 1.0 : e, pos ? 0.0 : el, s, sl, lo);
+    double eh, el, s1, s2;
+    return vm_sigmoid_parts_dd(x, lo, &eh, &el, &s1, &s2);
 }
 
 static inline double vm_sigmoid(double x)
@@ -596,14 +606,9 @@ static inline double vm_gelu_tanh_arg(double x, double *lo)
    (vl <= 2^-52 |vh|). */
 static inline double vm_gelu_tanh(double x)
 {
-    double vl, sl, pe, hi, l, s1, s2, dl;
+    double vl, sl, pe, hi, l, s1, s2;
     double vh = vm_gelu_tanh_arg(x, &vl);
-    vm_exp_parts(-vm_abs(vh), &hi, &l, &s1, &s2);
-    double e = (hi * s1) * s2, el = (l * s1) * s2;
-    double d = vm_fast_two_sum(1.0, e, &dl);
-    dl += el;
-    int pos = vh >= 0;
-    double sh = vm_dd_div(pos ? 1.0 : e, pos ? 0.0 : el, d, dl, &sl);
+    double sh = vm_sigmoid_parts_dd(vh, &sl, &hi, &l, &s1, &s2);
     double g = sh * ((1.0 - sh) - sl);
     double xc = vm_clamp(x, -100.0, 100.0);
     double ph = vm_two_prod(xc, sh, &pe);
@@ -620,10 +625,10 @@ static inline double vm_gelu_tanh(double x)
    (sigmoid'' = sigmoid' (1 - 2 sigmoid)); where v < -700, e^v (1 + x v') rounded once. */
 static inline double vm_gelu_tanh_d_direct(double x)
 {
-    double vl, sl, gl, me, pe, se, e2, ae, de, oe;
+    double vl, sl, gl, me, pe, se, e2, ae, de, oe, hi, l, s1, s2;
     double vh = vm_gelu_tanh_arg(x, &vl);
     double xc = vm_clamp(x, -100.0, 100.0);
-    double sh = vm_sigmoid_dd(vh, &sl);
+    double sh = vm_sigmoid_parts_dd(vh, &sl, &hi, &l, &s1, &s2);
     double gh = vm_sigmoid_slope_dd(vh, &gl);
     /* m = x v' = x (K1 + 3 K3 x^2) as a double pair */
     double p2 = vm_two_prod(xc, xc, &e2);
@@ -639,9 +644,7 @@ static inline double vm_gelu_tanh_d_direct(double x)
     double r = h + (se + (pe + (sl + gh * vl)));
     double o = vm_two_sum(1.0, m, &oe);      /* 1 + m */
     oe += me;
-    /* e^vh where vh < -700 from sigmoid's own e^-|vh| (the same steps: shared) */
-    double hi, l, s1, s2;
-    vm_exp_parts(-vm_abs(vh), &hi, &l, &s1, &s2);
+    /* e^vh where vh < -700 from sigmoid's own e^-|vh| */
     double c = o + (oe + o * vl);
     double tiny = ((c * hi + c * l) * s1) * s2;
     r = vh < -700.0 ? tiny : r;
