@@ -35,7 +35,7 @@ cdef extern from "vmath.h" nogil:
     double vm_fast_two_sum(double a, double b, double *err)
     double vm_dd_div(double nh, double nl, double dh, double dl, double *ql)
     double vm_exp(double x)
-    double vm_mul_exp(double c, double x)
+    double vm_mul_exp_parts(double c, double hi, double lo, double s1, double s2)
     double vm_mul_exp_any(double c, double x)
     double vm_exp_dd(double x, double *lo)
     double vm_expm1(double x)
@@ -650,7 +650,7 @@ cdef inline double silu_f64(double x) noexcept nogil:
     cdef double r = xc * h
     r = r + xc * lo if x < 1e300 else r
     # x e^x rounded once below -700, from sigmoid's e^-|x| (x = xc there)
-    cdef double tiny = ((xc * eh + xc * el) * s1) * s2 if xc > -760 else xc * 0.0
+    cdef double tiny = vm_mul_exp_parts(xc, eh, el, s1, s2) if xc > -760 else xc * 0.0
     return tiny if xc < -700 else r
 
 

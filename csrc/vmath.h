@@ -192,11 +192,10 @@ static inline double vm_exp(double x)
     return ((hi + lo) * s1) * s2;
 }
 
-/* c * e^x rounded once, also where e^x alone would underflow (|c| < 2^60). */
-static inline double vm_mul_exp(double c, double x)
+/* c e^x rounded once from e^x's parts (vm_exp_parts), also where e^x alone would
+   underflow (|c| < 2^60). */
+static inline double vm_mul_exp_parts(double c, double hi, double lo, double s1, double s2)
 {
-    double hi, lo, s1, s2;
-    vm_exp_parts(x, &hi, &lo, &s1, &s2);
     return ((c * hi + c * lo) * s1) * s2;
 }
 
@@ -615,7 +614,7 @@ static inline double vm_gelu_tanh(double x)
     double r = ph + (pe + xc * (sl + g * vl));
     r = ph == 0.0 ? ph : r;   /* keeps -0 */
     double c = xc + xc * vl;
-    double tiny = ((c * hi + c * l) * s1) * s2;
+    double tiny = vm_mul_exp_parts(c, hi, l, s1, s2);
     r = vh < -700.0 ? tiny : r;
     return x > 100.0 ? x : r;   /* also +inf; NaN: r is NaN */
 }
@@ -646,7 +645,7 @@ static inline double vm_gelu_tanh_d_direct(double x)
     oe += me;
     /* e^vh where vh < -700 from sigmoid's own e^-|vh| */
     double c = o + (oe + o * vl);
-    double tiny = ((c * hi + c * l) * s1) * s2;
+    double tiny = vm_mul_exp_parts(c, hi, l, s1, s2);
     r = vh < -700.0 ? tiny : r;
     return x > 100.0 ? 1.0 : r;   /* NaN: r is NaN */
 }
@@ -656,14 +655,15 @@ static inline double vm_gelu_tanh_d_direct(double x)
 static inline double vm_silu_d_direct(double x)
 {
     double xc = vm_clamp(x, -800.0, 800.0);
-    double sl, gl, pe, se;
-    double sh = vm_sigmoid_dd(x, &sl);
+    double sl, gl, pe, se, eh, el, s1, s2;
+    double sh = vm_sigmoid_parts_dd(x, &sl, &eh, &el, &s1, &s2);
     double gh = vm_sigmoid_slope_dd(x, &gl);
     double ph = vm_two_prod(xc, gh, &pe);
     pe += xc * gl;
     double h = vm_two_sum(sh, ph, &se);
     double r = h + (se + (sl + pe));
-    double tiny = vm_mul_exp(1.0 + xc, xc);
+    /* e^x (1 + x) from sigmoid's e^-|x| (x = xc where it is used) */
+    double tiny = vm_mul_exp_parts(1.0 + xc, eh, el, s1, s2);
     return x < -700.0 ? tiny : r;
 }
 
@@ -673,10 +673,12 @@ static inline double vm_silu_d_direct(double x)
    cancellation; see mish_t in scalar.pxi):
      x <= 0: n = e (e + 2), t = n / (n + 2), 1 - t = 2 / (n + 2)
      x > 0:  t = (1 + 2e) / (1 + 2e + 2e^2), 1 - t = 2e^2 / (1 + 2e + 2e^2). */
-static inline double vm_mish_t_dd(double x, double *tl, double *omh, double *oml)
+static inline double vm_mish_t_dd(double x, double *tl, double *omh, double *oml,
+                                  double *ph, double *pl, double *s1, double *s2)
 {
-    double el, ql, nl, al, dl, e2, e1;
-    double e = vm_exp_dd(-vm_abs(x), &el);
+    double ql, nl, al, dl, e2, e1;
+    vm_exp_parts(-vm_abs(x), ph, pl, s1, s2);   /* e^-|x| = (ph + pl) s1 s2 */
+    double e = (*ph * *s1) * *s2, el = (*pl * *s1) * *s2;
     double q = vm_dd_mul(e, el, e, el, &ql);                 /* e^2 */
     double n = vm_two_sum(q, 2.0 * e, &nl);                  /* e^2 + 2e */
     nl += ql + 2.0 * el;
@@ -693,17 +695,18 @@ static inline double vm_mish_t_dd(double x, double *tl, double *omh, double *oml
     return t;
 }
 
-/* x t; below -700 t = e^x to 2^-1000 relative and x e^x is rounded once. */
+/* x t; below -700 t = e^x to 2^-1000 relative and x e^x is rounded once (from t's
+   own e^-|x|: x = xc there). */
 static inline double vm_mish(double x)
 {
-    double tl, omh, oml, pe;
+    double tl, omh, oml, pe, eh, el, s1, s2;
     double xc = vm_clamp(x, -800.0, 1e300);
-    double t = vm_mish_t_dd(x, &tl, &omh, &oml);
+    double t = vm_mish_t_dd(x, &tl, &omh, &oml, &eh, &el, &s1, &s2);
     double p = vm_two_prod(xc, t, &pe);
     double r = p + (pe + xc * tl);
     r = p == 0.0 ? p : r;     /* keeps -0 */
     r = x > 1e300 ? x : r;                                   /* t = 1 (and +inf) */
-    double tiny = vm_mul_exp(xc, xc);
+    double tiny = vm_mul_exp_parts(xc, eh, el, s1, s2);
     return x < -700.0 ? tiny : r;
 }
 
@@ -711,9 +714,9 @@ static inline double vm_mish(double x)
    below -700 e^x (1 + x) rounded once. */
 static inline double vm_mish_d_direct(double x)
 {
-    double tl, omh, oml, sl, wl, al, bl, cl, se;
+    double tl, omh, oml, sl, wl, al, bl, cl, se, eh, el, s1, s2;
     double xc = vm_clamp(x, -800.0, 800.0);
-    double t = vm_mish_t_dd(x, &tl, &omh, &oml);
+    double t = vm_mish_t_dd(x, &tl, &omh, &oml, &eh, &el, &s1, &s2);
     double sh = vm_sigmoid_dd(x, &sl);
     double w = vm_fast_two_sum(2.0, -omh, &wl);              /* 2 - (1 - t), 1 - t <= 1 */
     wl -= oml;
@@ -722,7 +725,7 @@ static inline double vm_mish_d_direct(double x)
     double c = vm_dd_mul(xc, 0.0, b, bl, &cl);
     double h = vm_two_sum(t, c, &se);
     double r = h + (se + (tl + cl));
-    double tiny = vm_mul_exp(1.0 + xc, xc);
+    double tiny = vm_mul_exp_parts(1.0 + xc, eh, el, s1, s2);
     return x < -700.0 ? tiny : r;
 }
 
