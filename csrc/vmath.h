@@ -362,15 +362,28 @@ static inline double vm_sigmoid(double x)
 }
 
 /* sigmoid'(x) = q (1 - q), q = sigmoid(-|x|) in [0, 1/2], as hi + *lo. */
-static inline double vm_sigmoid_slope_dd(double x, double *lo)
+/* sigmoid'(x) = q (1 - q), q = sigmoid(-|x|), as hi + *lo; and sigmoid(x) itself
+   as *sh + *sl (1 - q above 0: one division for both), with the parts of the
+   e^-|x| they are made of (vm_exp_parts). */
+static inline double vm_sigmoid_both_dd(double x, double *lo, double *sh, double *sl,
+                                        double *eh, double *el, double *s1, double *s2)
 {
     double ql, wl, pe;
-    double q = vm_sigmoid_dd(-vm_abs(x), &ql);
-    double w = vm_fast_two_sum(1.0, -q, &wl);
+    double q = vm_sigmoid_parts_dd(-vm_abs(x), &ql, eh, el, s1, s2);
+    double w = vm_fast_two_sum(1.0, -q, &wl);   /* q <= 1/2 */
     wl -= ql;
+    int pos = x >= 0;
+    *sh = pos ? w : q;
+    *sl = pos ? wl : ql;
     double p = vm_two_prod(q, w, &pe);
     pe += q * wl + ql * w;
     return vm_fast_two_sum(p, pe, lo);
+}
+
+static inline double vm_sigmoid_slope_dd(double x, double *lo)
+{
+    double sh, sl, eh, el, s1, s2;
+    return vm_sigmoid_both_dd(x, lo, &sh, &sl, &eh, &el, &s1, &s2);
 }
 
 static inline double vm_sigmoid_slope(double x)
@@ -655,9 +668,8 @@ static inline double vm_gelu_tanh_d_direct(double x)
 static inline double vm_silu_d_direct(double x)
 {
     double xc = vm_clamp(x, -800.0, 800.0);
-    double sl, gl, pe, se, eh, el, s1, s2;
-    double sh = vm_sigmoid_parts_dd(x, &sl, &eh, &el, &s1, &s2);
-    double gh = vm_sigmoid_slope_dd(x, &gl);
+    double sh, sl, gl, pe, se, eh, el, s1, s2;
+    double gh = vm_sigmoid_both_dd(x, &gl, &sh, &sl, &eh, &el, &s1, &s2);
     double ph = vm_two_prod(xc, gh, &pe);
     pe += xc * gl;
     double h = vm_two_sum(sh, ph, &se);
