@@ -333,9 +333,9 @@ static inline double vm_softplus(double x)
 
 /* ---- sigmoid ------------------------------------------------------------------- */
 
-/* sigmoid(x) = 1/(1 + e) or e/(1 + e), e = e^-|x|, as hi + *lo.  0.51 ULP. */
-/* sigmoid(x) as hi + *lo, and the parts of the e^-|x| it is made of (see
-   vm_exp_parts), for callers that also need e^x where x is far below 0. */
+/* sigmoid(x) = 1/(1 + e) or e/(1 + e), e = e^-|x|, as hi + *lo (0.51 ULP), and the
+   parts of e (see vm_exp_parts), for callers that also need e^x where x is far
+   below 0. */
 static inline double vm_sigmoid_parts_dd(double x, double *lo, double *eh, double *el,
                                          double *s1, double *s2)
 {
@@ -361,8 +361,7 @@ static inline double vm_sigmoid(double x)
     return hi + lo;
 }
 
-/* sigmoid'(x) = q (1 - q), q = sigmoid(-|x|) in [0, 1/2], as hi + *lo. */
-/* sigmoid'(x) = q (1 - q), q = sigmoid(-|x|), as hi + *lo; and sigmoid(x) itself
+/* sigmoid'(x) = q (1 - q), q = sigmoid(-|x|) in [0, 1/2], as hi + *lo; and sigmoid(x) itself
    as *sh + *sl (1 - q above 0: one division for both), with the parts of the
    e^-|x| they are made of (vm_exp_parts). */
 static inline double vm_sigmoid_both_dd(double x, double *lo, double *sh, double *sl,
