@@ -980,6 +980,17 @@ static inline float vmf_exp_neg_parts(float x, int32_t s2_extra, float *lo, floa
     return e;
 }
 
+/* (n + nl) / (d + dl) from one division: q = n (1/d) is within an ulp of n / d, so
+   fma(-q, d, n) is exact, and *rem = (n + nl) - q (d + dl) to first order; the
+   quotient is q + *rem / d.  *inv = 1/d. */
+static inline float vmf_div_pair(float n, float nl, float d, float dl, float *inv, float *rem)
+{
+    *inv = 1.0f / d;
+    float q = n * *inv;
+    *rem = (__builtin_fmaf(-q, d, n) + nl) - q * dl;
+    return q;
+}
+
 /* c sigmoid(v + vl) rounded once: c / (1 + e) (v >= 0) or c e / (1 + e) (v < 0),
    e = e^-|v + vl| = e^-|v| (1 -+ vl) (|vl| <= 2^-24 |v| <= 2^-16 below the clamp: the
    second-order term is below 2^-33; beyond the clamp vl is dropped).  1 + e and the numerator are float pairs, and the division's
@@ -1014,9 +1025,8 @@ static inline float vmf_sigmoid_pair_times(float v, float vl, float c, int use_c
         n = pos ? 1.0f : e1 * s2;
         nl = pos ? 0.0f : el1 * s2;
     }
-    float inv = 1.0f / d;
-    float q = n * inv;
-    float rem = (__builtin_fmaf(-q, d, n) + nl) - q * dl;
+    float inv, rem;
+    float q = vmf_div_pair(n, nl, d, dl, &inv, &rem);
     float r = __builtin_fmaf(rem, inv, q);
     r = (use_c == 2 && !(vmf_abs(q) <= 0x1.fffffep127f)) ? q : r;
     return use_c ? r * (pos ? (big ? 0x1p64f : 1.0f) : s2) : r;
@@ -1078,9 +1088,8 @@ static inline float vmf_sigmoid_slope_times(float x, float k, float c, int use_c
     float ddl = __builtin_fmaf(d, d, -dd) + (d + d) * dl;
     float n = kc * e1;
     float nl = use_c ? __builtin_fmaf(kc, e1, -n) + kc * el1 : kc * el1;
-    float inv = 1.0f / dd;
-    float q = n * inv;
-    float rem = (__builtin_fmaf(-q, dd, n) + nl) - q * ddl;
+    float inv, rem;
+    float q = vmf_div_pair(n, nl, dd, ddl, &inv, &rem);
     float r = __builtin_fmaf(rem, inv, q);
     r = (use_c && !(vmf_abs(q) <= 0x1.fffffep127f)) ? q : r;
     return r * s2;
@@ -1157,9 +1166,9 @@ static inline float vmf_silu_slope_times(float x, float c, int use_c)
     float nn = e1 * u;
     float nnl = __builtin_fmaf(e1, u, -nn) + e1 * ul;
     float n = pos ? np : nn, nl = pos ? npl : nnl;
-    float inv = 1.0f / dd;
-    float q = n * inv;
-    float ql = ((__builtin_fmaf(-q, dd, n) + nl) - q * ddl) * inv;
+    float inv, rem;
+    float q = vmf_div_pair(n, nl, dd, ddl, &inv, &rem);
+    float ql = rem * inv;
     float r = __builtin_fmaf(cc, q, cc * ql);
     float dh = x - VMF_SILUD0_X0_HI;                    /* exact */
     float pz = VMF_SILUD0_POLY(dh - VMF_SILUD0_X0_LO);
@@ -1216,9 +1225,9 @@ static inline double vmf_softplus_pair_d(float v, float vl)
     float e = h * s1, el = l * s1;                   /* exact */
     float d = 2.0f + e;
     float dl = ((2.0f - d) + e) + el;
-    float inv = 1.0f / d;
-    float z = e * inv;                               /* within an ulp: exact remainder */
-    float zl = ((__builtin_fmaf(-z, d, e) + el) - z * dl) * inv;
+    float inv, rem;
+    float z = vmf_div_pair(e, el, d, dl, &inv, &rem);
+    float zl = rem * inv;
     float u = z * z;
     float q = (float)VMF_ATANH_4;
     q = __builtin_fmaf(q, u, (float)VMF_ATANH_3); q = __builtin_fmaf(q, u, (float)VMF_ATANH_2);
