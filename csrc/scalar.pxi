@@ -21,9 +21,9 @@
 # written so that NaN falls through to the branch that carries x along.
 
 # (exp, expm1, log1p, tanh, fabs are also used by axis.pxi)
-from libc.math cimport (exp, expm1, log1p, tanh, fabs, expl, expm1l, log1pl, tanhl,
+from libc.math cimport (exp, expm1, log1p, tanh, fabs, expl, expm1l, log1pl, tanhl, INFINITY,
                         sqrt, sqrtl, fabsl, fmal)
-from libc.float cimport DBL_MAX
+from libc.float cimport DBL_MAX, FLT_MAX
 from cython cimport floating
 
 cdef extern from "vmath.h" nogil:
@@ -784,10 +784,12 @@ cdef inline floating relu6_dfy(floating y) noexcept nogil:
 
 
 # A zero slope at x = -inf gives the limit 0 (as -0.0, like every other x < 0),
-# not 0 * inf = NaN.
+# not 0 * inf = NaN: x is clamped to the type's finite range first, a bound the
+# loop hoists (a finite nonzero slope keeps -inf, whose product is right).
 cdef inline floating leaky_relu_f(floating x, floating negative_slope) noexcept nogil:
-    cdef floating r = x * negative_slope
-    return x if x > 0 else (r if (r == r) | (x != x) else <floating>-0.0)  # `|`: no branch
+    cdef floating most = FLT_MAX if floating is float else DBL_MAX
+    cdef floating bound = -most if negative_slope == 0 else -<floating>INFINITY
+    return x if x > 0 else (bound if x < bound else x) * negative_slope   # NaN: x < bound is false
 
 cdef inline floating leaky_relu_df(floating x, floating negative_slope) noexcept nogil:
     return keep_nan(x, <floating>1 if x > 0 else negative_slope)
@@ -816,8 +818,10 @@ cdef inline floating hardshrink_dfy(floating y, floating lambd) noexcept nogil:
     return keep_nan(y, <floating>(y != 0))
 
 
+# x - clamp(x, -lambd, lambd): x - lambd, x + lambd, or x - x = +0 in the band (a
+# min and a max, no selects); NaN passes the clamp and stays NaN.
 cdef inline floating softshrink_f(floating x, floating lambd) noexcept nogil:
-    return x - lambd if x > lambd else (x + lambd if x < -lambd else keep_nan(x, <floating>0))
+    return x - (lambd if x > lambd else (-lambd if x < -lambd else x))
 
 cdef inline floating softshrink_df(floating x, floating lambd) noexcept nogil:
     return hardshrink_df(x, lambd)
