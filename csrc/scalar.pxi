@@ -89,6 +89,14 @@ cdef extern from "vmath.h" nogil:
     float vmf_hardsigmoid(float x)
     float vmf_hardswish(float x)
     float vmf_hardswish_slope_times(float x, float c)
+    float vmf_times_pair(float c, float h, float l)
+    float vmf_exp_times(float x, float xl, float g, float am, float am_lo, int ea, float x_zero,
+                        float x_inf)
+    float vmf_celu_slope_times(float x, float c, float alpha)
+    float vmf_split_mantissa_hoisted(long double a)
+    float vmf_split_mantissa_lo_hoisted(long double a)
+    int vmf_split_exponent_hoisted(long double a)
+    float vmf_exp_zero_below_hoisted(long double a)
     # loop invariants (see vmath.h)
     double vm_softplus_hoisted(double x)
     double vm_softplus_hi_hoisted(double x)
@@ -519,6 +527,49 @@ cdef inline float hardswish_df32_times(float x, float grad) noexcept nogil:
         return vmf_hardswish_slope_times(x, grad)
     return <float>(grad * hardswish_df(<double>x))
 
+# elu' and selu' times grad: (scale alpha) e^x times grad rounded once, the
+# constant's exponent and grad's carried apart from their mantissas (vmf_exp_times),
+# so that no intermediate overflows or underflows whatever alpha and grad are.
+cdef inline float elu_df32_times(float x, float grad, float alpha) noexcept nogil:
+    # the hoisted parts first, outside the select: GCC then lifts them out of the loop
+    cdef float am = vmf_split_mantissa_hoisted(alpha)
+    cdef int ea = vmf_split_exponent_hoisted(alpha)
+    cdef float x_zero = vmf_exp_zero_below_hoisted(alpha)
+    cdef float r
+    if VM_F32_FMA:
+        r = vmf_exp_times(x, 0, grad, am, 0, ea, x_zero, INFINITY)
+        return grad if x > 0 else r
+    return <float>(grad * elu_df(<double>x, <double>alpha))
+
+cdef inline float elu_df32(float x, float alpha) noexcept nogil:
+    return elu_df32_times(x, 1, alpha)
+
+# grad scale for x > 0 with scale as a float pair (one rounding of the product).
+cdef inline float selu_df32_times(float x, float grad) noexcept nogil:
+    cdef float scale_hi = <float>PYACT_SELU_SCALE
+    cdef float scale_lo = <float>(PYACT_SELU_SCALE - <long double>scale_hi)
+    cdef float am = vmf_split_mantissa_hoisted(PYACT_SELU_SCALED_ALPHA)
+    cdef float am_lo = vmf_split_mantissa_lo_hoisted(PYACT_SELU_SCALED_ALPHA)
+    cdef int ea = vmf_split_exponent_hoisted(PYACT_SELU_SCALED_ALPHA)
+    cdef float x_zero = vmf_exp_zero_below_hoisted(PYACT_SELU_SCALED_ALPHA)
+    cdef float r
+    if VM_F32_FMA:
+        r = vmf_exp_times(x, 0, grad, am, am_lo, ea, x_zero, INFINITY)
+        return vmf_times_pair(grad, scale_hi, scale_lo) if x > 0 else r
+    return <float>(grad * selu_df(<double>x))
+
+cdef inline float selu_df32(float x) noexcept nogil:
+    return selu_df32_times(x, 1)
+
+cdef inline float celu_df32_times(float x, float grad, float alpha) noexcept nogil:
+    cdef float r
+    if VM_F32_FMA:
+        r = vmf_celu_slope_times(x, grad, alpha)
+        return grad if x > 0 else r
+    return <float>(grad * celu_df(<double>x, <double>alpha))
+
+cdef inline float celu_df32(float x, float alpha) noexcept nogil:
+    return celu_df32_times(x, 1, alpha)
 
 # ---- float64 kernels in native double (K_<form>64) ------------------------------
 #

@@ -1,9 +1,9 @@
 /* Vectorisable math for pyact's transcendental kernels.
 
    Every function here is static inline, branch-free (selects only), calls no
-   libm function and uses no table, so that GCC vectorises the loops that
-   call it (SSE2 on baseline x86-64, AVX2 + FMA on x86-64-v3, AVX-512 on
-   x86-64-v4).  Bit reinterpretation goes through memcpy, rounding to an
+   libm function (but the loop invariants at the end, computed once per call)
+   and uses no table, so that GCC vectorises the loops that call it (SSE2 on
+   baseline x86-64, AVX2 + FMA on x86-64-v3, AVX-512 on x86-64-v4).  Bit reinterpretation goes through memcpy, rounding to an
    integer through the 1.5 * 2^52 "magic number" add; no fmin/fmax (they drop
    NaN): clamps are comparisons, through which NaN falls.
 
@@ -12,9 +12,10 @@
      (relative error ~2^-33), for the float32 kernels, which evaluate in double
      and round once at the end (total error 0.5 ULP + ~2^-8 ULP of float32).
    * vmf_*: float arithmetic with fmaf, for the float32 kernels of the sigmoid
-     and tanh families on levels with a hardware FMA (twice the lanes of
-     double; within 1.11 ULP, gelu's tanh form 1.13, tanh 1.50, silu' 1.78 (2.31 times
-     grad): see their section).
+     and tanh families and a few others (F32_NATIVE in kernels.pyx.tp) on
+     levels with a hardware FMA (twice the lanes of double; within 1.11 ULP,
+     gelu's tanh form 1.13, tanh 1.50, silu' 1.78 (2.31 times grad): see their
+     section).
    * vm_*: float64 kernels in plain double.  The building blocks return
      unevaluated sums hi + lo (double-double) where a following step would
      otherwise lose bits, and the error-free transformations use a hardware
@@ -43,6 +44,8 @@
 #ifndef PYACT_VMATH_H
 #define PYACT_VMATH_H
 
+#include <float.h>
+#include <math.h>    /* frexpl, log, exp: only in the hoisted functions at the end */
 #include <stdint.h>
 #include <string.h>
 #include "vmath_coeffs.h"
@@ -1303,6 +1306,61 @@ static inline float vmf_hardswish_slope_times(float x, float c)
     return x < -3.0f ? 0.0f * c : (x <= 3.0f ? mid : (x != x ? x : c));
 }
 
+/* ---- float32 e^x times a factor (the elu family's derivatives) ----------------- */
+
+/* c e^(x + xl) rounded once (xl: a first-order correction, |xl| <= 2^-20 |x| or 0) for
+   any float c = g (am + am_lo) 2^ea: a parameter split by the caller
+   (vmf_split_*_hoisted below: |am| in [1, 2), am_lo its low part where the constant
+   is not a float) and g (grad), split here lane by lane into gm 2^eg, so that the
+   product of the parts, gm am e^r, is in [0.35, 6) and every exponent goes into the
+   two final scales: no overflow or underflow on the way, for any g (subnormal,
+   huge) and any parameter.  x is clamped to [-300, 300] (beyond, the exponents
+   saturate: 0 or inf).  0, inf and NaN g pass as themselves.  Below x_zero and
+   above x_inf (where the float64 reference's e^x, or the parameter times it, is 0
+   or inf) the result is g * (am * 0) (+-0, NaN for an infinite g) or g * (am * inf)
+   (+-inf, NaN for a zero g). */
+static inline float vmf_exp_times(float x, float xl, float g, float am, float am_lo,
+                                  int32_t ea, float x_zero, float x_inf)
+{
+    float ga = vmf_abs(g);
+    int tiny = ga < 0x1p-64f;
+    float gn = tiny ? g * 0x1p64f : g;                  /* exact */
+    uint32_t b = vmf_bits(gn);
+    int special = !(ga <= 0x1.fffffep127f) | (ga == 0.0f);   /* inf, NaN, 0 */
+    int32_t eg = special ? 0 : (int32_t)((b >> 23) & 0xffu) - (tiny ? 127 + 64 : 127);
+    float gm = special ? g : vmf_float((b & 0x807fffffu) | 0x3f800000u);
+    float ch = gm * am;                  /* |ch| in [1, 4) (an exact pair), or 0, inf, NaN */
+    /* 0, inf or NaN (also for am = 0, inf): |ch| outside [1, 4), as one unsigned test */
+    int pass = vmf_bits(vmf_abs(ch)) - 0x3f800000u >= 0x01000000u;
+    float cl = pass ? 0.0f : __builtin_fmaf(gm, am, -ch) + gm * am_lo;
+    float xc = x < -300.0f ? -300.0f : (x > 300.0f ? 300.0f : x);
+    float l;
+    int32_t k;
+    float h = vmf_exp_neg_core(xc, &l, &k);
+    l = __builtin_fmaf(xl, h, l);
+    float v = pass ? ch * h : __builtin_fmaf(ch, h, __builtin_fmaf(cl, h, ch * l));
+    int32_t kk = k + ea + eg;
+    kk = kk < -160 ? -160 : (kk > 130 ? 130 : kk);      /* v 2^-160 rounds to 0, v 2^130 is inf */
+    int32_t k1 = kk >> 1;
+    float r = (v * vmf_float((uint32_t)(k1 + 127) << 23)) * vmf_float((uint32_t)(kk - k1 + 127) << 23);
+    r = x > x_inf ? g * (am * __builtin_inff()) : r;
+    return x < x_zero ? g * (am * 0.0f) : r;
+}
+
+/* celu'(x) c = c e^(x / alpha) for x <= 0, x / alpha as z + zl (z rounded once: its
+   remainder is exact), c any float.  The remainder is divided by alpha as a product
+   with 1 / alpha, both scaled by 2^64 where alpha < 2^-64 (1 / alpha would overflow). */
+static inline float vmf_celu_slope_times(float x, float c, float alpha)
+{
+    float scale = vmf_abs(alpha) < 0x1p-64f ? 0x1p64f : 1.0f;
+    float inv_alpha = 1.0f / (alpha * scale);            /* loop invariants */
+    float z = x / alpha;
+    float zl = (__builtin_fmaf(-z, alpha, x) * scale) * inv_alpha;
+    zl = vmf_abs(zl) <= 0x1.fffffep127f ? zl : 0.0f;    /* z or alpha +-inf (alpha = 1e300
+                                                           rounds to inf): no remainder */
+    return vmf_exp_times(z, zl, c, 1.0f, 0.0f, 0, -0x1.74910cp+9f, 0x1.62e42ep+9f);
+}
+
 /* ---- loop invariants ------------------------------------------------------------ */
 
 /* Functions of a parameter only (softplus(threshold) in softplus's derivative
@@ -1334,4 +1392,48 @@ static VM_HOISTED double vm_softplus_lo_hoisted(double x)
 
 static VM_HOISTED double vm_softplus_hoisted(double x) { return vm_softplus(x); }
 
+/* A constant a as am 2^ea, |am| in [1, 2) (am = a, ea = 0 for a = 0 or +-inf: a
+   float32 parameter may round to inf), for vmf_exp_times; a long double constant
+   also gives the float low part of am. */
+static inline int vm_split_passes(long double a) { return a == 0 || !(fabsl(a) <= LDBL_MAX); }
+
+static VM_HOISTED float vmf_split_mantissa_hoisted(long double a)
+{
+    int e;
+    return vm_split_passes(a) ? (float)a : (float)(2 * frexpl(a, &e));
+}
+
+static VM_HOISTED float vmf_split_mantissa_lo_hoisted(long double a)
+{
+    int e;
+    long double m = vm_split_passes(a) ? 0 : 2 * frexpl(a, &e);
+    return (float)(m - (long double)(float)m);
+}
+
+static VM_HOISTED int32_t vmf_split_exponent_hoisted(long double a)
+{
+    int e = 1;
+    if (!vm_split_passes(a))
+        frexpl(a, &e);
+    return e - 1;
+}
+
+/* The smallest float x where a e^x, e^x rounded first as in the float64 reference,
+   is neither 0 nor NaN in double (e^x >= 2^-1075, and |a| e^x too where |a| < 1; an
+   infinite a times e^x = 0 is NaN); +inf for a = 0. */
+static inline int vm_zero_product(double a, float x) { return !(fabs(a * exp((double)x)) > 0); }
+
+static VM_HOISTED float vmf_exp_zero_below_hoisted(long double a)
+{
+    if (a == 0)
+        return __builtin_inff();
+    double ad = (double)a;
+    float x = (float)(-1075.0 * 0.6931471805599453 - log(fmin(fabs(ad), 1.0)));
+    /* the estimate is within a float ulp or two: a few steps at most (bounded anyway) */
+    for (int i = 0; i < 64 && vm_zero_product(ad, x); i++)
+        x = nextafterf(x, 0.0f);
+    for (int i = 0; i < 64 && !vm_zero_product(ad, nextafterf(x, -__builtin_inff())); i++)
+        x = nextafterf(x, -__builtin_inff());
+    return x;
+}
 #endif

@@ -189,7 +189,8 @@ def test_baseline_module_has_no_avx():
 # The float32 kernels that compute in float on levels with an FMA (vmath.h's vmf_*,
 # F32_NATIVE in csrc/kernels.pyx.tp) have stated bounds of their own, some tighter
 # than the registry's (exhaustive maxima: 0.97; tanh 1.50, silu 1.06 and f' 1.78,
-# gelu's tanh form 1.13; softplus' with other parameters 1.03, sampled): checked on every level (the baseline level rounds the double
+# gelu's tanh form 1.13; softplus' with other parameters 1.03, elu' with alpha = -2.5
+# 1.006, sampled): checked on every level (the baseline level rounds the double
 # versions) over every 1021st float32 bit pattern (4.2e6 points, both signs,
 # subnormal to huge), around the join of vmf_tanh's two pieces at |x| = 0.55 and
 # across vmf_silu_slope_times's window around the zero of silu'.
@@ -205,11 +206,18 @@ F32_IN_FLOAT = [("sigmoid", {}, ("forward", "derivative"), 1.0),
                 ("softplus", {"beta": 3e-30}, ("forward",), 1.0),
                 ("gelu", {"approximate": "tanh"}, ("forward",), 1.13),
                 ("hardsigmoid", {}, ("forward",), 0.5),
-                ("hardswish", {}, ("forward", "derivative"), 0.5000002)]
+                ("hardswish", {}, ("forward", "derivative"), 0.5000002),
+                ("elu", {"alpha": 1.0}, ("derivative",), 1.0),
+                ("elu", {"alpha": -2.5}, ("derivative",), 1.1),
+                ("elu", {"alpha": 1e30}, ("derivative",), 1.0),
+                ("celu", {"alpha": 0.3}, ("derivative",), 1.0),
+                ("celu", {"alpha": -2.5}, ("derivative",), 1.0),
+                ("selu", {}, ("derivative",), 1.0)]
 
 
 @pytest.mark.parametrize("name,params,forms,bound", F32_IN_FLOAT,
-                         ids=[n + "-" + p.get("approximate", "") + str(p.get("beta", "")) + "-" + "-".join(f)
+                         ids=[n + "-" + p.get("approximate", "") + str(p.get("beta", p.get("alpha", "")))
+                              + "-" + "-".join(f)
                               for n, p, f, _ in F32_IN_FLOAT])
 def test_float32_kernels_in_float_within_their_bound(level_module, name, params, forms, bound):
     x = np.arange(0, 2**32, 1021, dtype=np.uint64).astype(np.uint32).view(np.float32)
@@ -252,6 +260,39 @@ def test_float32_hardswish_backward_with_extreme_grads(level_module):
         grad = np.full_like(x, g)
         assert_ulp(pyact.hardswish_backward(grad, x=x), exact_backward(act, {}, grad, x),
                    np.float32, act.ulp_bound("backward"), x, f"[{level_module[0]}] grad={g}")
+
+
+def test_float32_elu_family_backward_with_extreme_grads_and_alphas(level_module):
+    """grad * alpha e^x for elu and selu, grad * e^(x / alpha) for celu (vmf_exp_times): grad's and alpha's exponents
+    are carried apart from their mantissas, so that no product overflows or underflows
+    on the way whatever grad and alpha are (subnormal, huge, zero, negative); an
+    infinite grad gives inf where float64's alpha e^x is a normal number and NaN where
+    it is 0 (x = -inf, or far below zero; between, where it underflows gradually, the
+    two roundings to 0 differ by a few ULPs of x, as for the other families), and a
+    zero grad NaN where celu's e^(x / alpha) overflows in float64."""
+    from conftest import assert_ulp, exact_backward, exact_derivative
+    x = np.concatenate([-np.geomspace(1e-45, 3e38, 4001), np.linspace(-120.0, 3.0, 4001),
+                        [-np.inf, -0.0, 0.0, 1e-45, np.inf, np.nan]]).astype(np.float32)
+    # alpha = 1e300 is inf in float32 (tools/fuzz.py: celu' was NaN there)
+    cases = [("elu", {"alpha": a}) for a in (1.0, -2.5, 1e30, -3e38, 1e-30, 3e-39, 0.0, 1e300)]
+    cases += [("celu", {"alpha": a})
+              for a in (1.0, -2.5, 1e30, -3e38, 1e-30, 3e-39, -1e-45, 1e300, -1e300)]
+    cases.append(("selu", {}))
+    for name, params in cases:
+        act = REGISTRY[name]
+        backward = pyact.__dict__[name + "_backward"]
+        with np.errstate(over="ignore"):   # the reference's own cast of alpha = 1e300
+            slope = np.abs(exact_derivative(act, params, x))
+        for g in (0.3, -3.7, 3e38, -3e38, 1e30, 1e-30, 1e-44, 0.0, -0.0, np.inf, -np.inf):
+            xs = x
+            if np.isinf(g):   # away from float64's gradual underflow of alpha e^x
+                xs = x[~((slope > 0) & (slope < np.finfo(np.float64).tiny))]
+            grad = np.full_like(xs, g)
+            with np.errstate(over="ignore"):
+                exact = exact_backward(act, params, grad, xs)
+            assert_ulp(backward(grad, x=xs, **params), exact,
+                       np.float32, act.ulp_bound("backward"), xs,
+                       f"[{level_module[0]}] {name} {params} grad={g}")
 
 
 def test_float32_softplus_threshold_with_tiny_beta(level_module):
