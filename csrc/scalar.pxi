@@ -527,9 +527,10 @@ cdef inline float hardswish_df32_times(float x, float grad) noexcept nogil:
         return vmf_hardswish_slope_times(x, grad)
     return <float>(grad * hardswish_df(<double>x))
 
-# elu' and selu' times grad: (scale alpha) e^x times grad rounded once, the
-# constant's exponent and grad's carried apart from their mantissas (vmf_exp_times),
-# so that no intermediate overflows or underflows whatever alpha and grad are.
+# elu', selu' and celu' times grad: (scale alpha) e^x, or e^(x / alpha), times grad
+# rounded once, the constant's exponent and grad's carried apart from their
+# mantissas (vmf_exp_times), so that no intermediate overflows or underflows
+# whatever alpha and grad are.
 cdef inline float elu_df32_times(float x, float grad, float alpha) noexcept nogil:
     # the hoisted parts first, outside the select: GCC then lifts them out of the loop
     cdef float am = vmf_split_mantissa_hoisted(alpha)

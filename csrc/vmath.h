@@ -3,9 +3,10 @@
    Every function here is static inline, branch-free (selects only), calls no
    libm function (but the loop invariants at the end, computed once per call)
    and uses no table, so that GCC vectorises the loops that call it (SSE2 on
-   baseline x86-64, AVX2 + FMA on x86-64-v3, AVX-512 on x86-64-v4).  Bit reinterpretation goes through memcpy, rounding to an
-   integer through the 1.5 * 2^52 "magic number" add; no fmin/fmax (they drop
-   NaN): clamps are comparisons, through which NaN falls.
+   baseline x86-64, AVX2 + FMA on x86-64-v3, AVX-512 on x86-64-v4).  Bit
+   reinterpretation goes through memcpy, rounding to an integer through the
+   1.5 * 2^52 "magic number" add; no fmin/fmax (they drop NaN): clamps are
+   comparisons, through which NaN falls.
 
    Three families:
    * vm_*_d32: double-precision arithmetic with float32-grade polynomials
