@@ -36,7 +36,9 @@ cdef extern from "vmath.h" nogil:
     double vm_dd_div(double nh, double nl, double dh, double dl, double *ql)
     double vm_exp(double x)
     double vm_mul_exp_parts(double c, double hi, double lo, double s1, double s2)
-    double vm_mul_exp_any(double c, double x)
+    double vm_mul_exp_split(double am, double ea, double x)
+    double vm_split_mantissa_hoisted(double a)
+    double vm_split_exponent_hoisted(double a)
     double vm_exp_dd(double x, double *lo)
     double vm_expm1(double x)
     double vm_expm1_dd(double x, double *lo)
@@ -629,9 +631,13 @@ cdef inline double tanh_dfy64(double y) noexcept nogil:
 cdef inline double elu_f64(double x, double alpha) noexcept nogil:
     return x if x > 0 else alpha * vm_expm1(w_min0(x))
 
-# alpha e^x rounded once: also where e^x alone underflows (a huge alpha)
+# alpha e^x rounded once: also where e^x alone underflows (a huge alpha); alpha's
+# parts first, outside the select, so that GCC lifts them out of the loop
 cdef inline double elu_df64(double x, double alpha) noexcept nogil:
-    return 1 if x > 0 else vm_mul_exp_any(alpha, w_min0(x))
+    cdef double am = vm_split_mantissa_hoisted(alpha)
+    cdef double ea = vm_split_exponent_hoisted(alpha)
+    cdef double r = vm_mul_exp_split(am, ea, w_min0(x))
+    return 1 if x > 0 else r
 
 cdef inline double elu_dfy64(double y, double alpha) noexcept nogil:
     return elu_dfy(y, alpha)

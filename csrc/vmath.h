@@ -46,7 +46,7 @@
 #define PYACT_VMATH_H
 
 #include <float.h>
-#include <math.h>    /* frexpl, log, exp: only in the hoisted functions at the end */
+#include <math.h>    /* frexp, log, exp: only in the hoisted functions at the end */
 #include <stdint.h>
 #include <string.h>
 #include "vmath_coeffs.h"
@@ -142,23 +142,14 @@ static inline double vm_dd_div(double nh, double nl, double dh, double dl, doubl
 
 /* ---- exp ------------------------------------------------------------------ */
 
-/* e^x = s1 * s2 * (hi + lo), hi + lo = e^r with |r| <= ln2/2 to ~2^-60.
-   x is clamped to [-1400, 710] (beyond, e^x rounds to 0 / overflows in every
-   step that uses it); NaN passes through and gives NaN hi.  s1, s2 are powers
-   of two that are both normal for every k in [-2020, 1024], so that
-   (v * s1) * s2 rounds only once, also into the subnormal range. */
-static inline void vm_exp_parts_impl(double x, double *hi, double *lo, double *s1, double *s2,
-                                     int fine)
+/* e^r as hi + *lo, r = x - k ln2, k = round(x / ln2) (also as the double *kd), to
+   ~2^-60; NaN passes through and gives NaN hi.  fine: see vm_exp_parts_impl. */
+static inline double vm_exp_core(double x, double *lo, double *kd_out, int64_t *k_out, int fine)
 {
-    x = vm_clamp(x, -1400.0, 710.0);
     double t = x * VM_INV_LN2 + VM_MAGIC;
     double kd = t - VM_MAGIC;
-    int64_t k = (int64_t)(vm_bits(t) - vm_bits(VM_MAGIC));
-    double th = kd * 0.5 + VM_MAGIC;
-    int64_t k1 = (int64_t)(vm_bits(th) - vm_bits(VM_MAGIC));
-    int64_t k2 = k - k1;
-    *s1 = vm_double((uint64_t)(k1 + 1023) << 52);
-    *s2 = vm_double((uint64_t)(k2 + 1023) << 52);
+    *kd_out = kd;
+    *k_out = (int64_t)(vm_bits(t) - vm_bits(VM_MAGIC));
     double rh = x - kd * VM_LN2_HI; /* exact */
     double rl = kd * -VM_LN2_LO;
     double r = rh + rl;
@@ -172,15 +163,37 @@ static inline void vm_exp_parts_impl(double x, double *hi, double *lo, double *s
     if (!fine) {
         double p = (r * r) * (g1 * r + VM_EXPD_0) + (rerr + rerr * r);
         double b = e1 + p;
-        *hi = vm_fast_two_sum(a, b, lo);
-    } else {
-        /* r^2/2 exactly (VM_EXPD_0 = 1/2), only r^3 g1 (<= 0.007) rounded */
-        double r2l, es;
-        double r2h = vm_two_prod(r, r, &r2l);
-        double pl = 0.5 * r2l + (r2h * r) * g1 + (rerr + rerr * r);
-        double s = vm_two_sum(a, 0.5 * r2h, &es);
-        *hi = vm_fast_two_sum(s, (es + e1) + pl, lo);
+        return vm_fast_two_sum(a, b, lo);
     }
+    /* r^2/2 exactly (VM_EXPD_0 = 1/2), only r^3 g1 (<= 0.007) rounded */
+    double r2l, es;
+    double r2h = vm_two_prod(r, r, &r2l);
+    double pl = 0.5 * r2l + (r2h * r) * g1 + (rerr + rerr * r);
+    double s = vm_two_sum(a, 0.5 * r2h, &es);
+    return vm_fast_two_sum(s, (es + e1) + pl, lo);
+}
+
+/* 2^k = s1 * s2 (k also as the double kd), both powers of two normal for every k
+   in [-2020, 1024], so that (v * s1) * s2 rounds only once, also into the
+   subnormal range. */
+static inline void vm_exp_scales(double kd, int64_t k, double *s1, double *s2)
+{
+    double th = kd * 0.5 + VM_MAGIC;
+    int64_t k1 = (int64_t)(vm_bits(th) - vm_bits(VM_MAGIC));
+    *s1 = vm_double((uint64_t)(k1 + 1023) << 52);
+    *s2 = vm_double((uint64_t)(k - k1 + 1023) << 52);
+}
+
+/* e^x = s1 * s2 * (hi + lo), hi + lo = e^r with |r| <= ln2/2 to ~2^-60.
+   x is clamped to [-1400, 710] (beyond, e^x rounds to 0 / overflows in every
+   step that uses it); NaN passes through and gives NaN hi. */
+static inline void vm_exp_parts_impl(double x, double *hi, double *lo, double *s1, double *s2,
+                                     int fine)
+{
+    double kd;
+    int64_t k;
+    *hi = vm_exp_core(vm_clamp(x, -1400.0, 710.0), lo, &kd, &k, fine);
+    vm_exp_scales(kd, k, s1, s2);
 }
 
 static inline void vm_exp_parts(double x, double *hi, double *lo, double *s1, double *s2)
@@ -203,25 +216,20 @@ static inline double vm_mul_exp_parts(double c, double hi, double lo, double s1,
     return ((c * hi + c * lo) * s1) * s2;
 }
 
-/* The same for any finite c (elu' = alpha e^x with alpha = 1e300 was 0 at
-   x = -745).  A c beyond 2^60 is scaled by 2^-60 and each of s1, s2 by 2^30
-   (they stay normal: s1, s2 <= 2^512), so that c hi cannot overflow while the
-   product is finite.  Below x = -1400, where vm_exp_parts clamps, c e^x is
-   still above 2^-1075 for c near the double range: there c e^-640 (an exact
-   pair product) times e^(x + 640) (x + 640 is exact) is used. */
-#define VM_EXP_M640 0x1.98c72ca0cae46p-924
-#define VM_EXP_M640_LO 0x1.effbb8fc4692bp-978
-static inline double vm_mul_exp_any(double c, double x)
+/* c e^x rounded once for x <= 0 (or NaN) and any finite c = am 2^ea (split by the
+   caller's loop-invariant vm_split_*_hoisted: |am| in [1, 2), ea an integer
+   double), ea joining k before the scales are formed: no step overflows or
+   underflows while the product does not (elu' = alpha e^x with alpha = 1e300 was
+   0 at x = -745 when alpha joined hi).  x is clamped at -1460 and k + ea to
+   [-1100, 1030], beyond which c e^x is 0 for every finite c. */
+static inline double vm_mul_exp_split(double am, double ea, double x)
 {
-    double hi, lo, s1, s2, ce = 0.0;
-    int far = x < -1400.0;
-    double ch = far ? vm_two_prod(c, VM_EXP_M640, &ce) : c;
-    double cl = far ? ce + c * VM_EXP_M640_LO : 0.0;
-    vm_exp_parts(far ? x + 640.0 : x, &hi, &lo, &s1, &s2);
-    int big = vm_abs(ch) > 0x1p60;
-    double pre = big ? 0x1p-60 : 1.0, post = big ? 0x1p30 : 1.0;
-    double cs = ch * pre, csl = cl * pre;
-    return ((cs * hi + (cs * lo + csl * hi)) * (s1 * post)) * (s2 * post);
+    double kd, lo, s1, s2;
+    int64_t k;
+    double hi = vm_exp_core(x < -1460.0 ? -1460.0 : x, &lo, &kd, &k, 0);
+    double kt = vm_clamp(kd + ea, -1100.0, 1030.0);
+    vm_exp_scales(kt, (int64_t)(vm_bits(kt + VM_MAGIC) - vm_bits(VM_MAGIC)), &s1, &s2);
+    return ((am * hi + am * lo) * s1) * s2;
 }
 
 /* e^x as hi + *lo (lo meaningful where the result is normal). */
@@ -1392,6 +1400,22 @@ static VM_HOISTED double vm_softplus_lo_hoisted(double x)
 }
 
 static VM_HOISTED double vm_softplus_hoisted(double x) { return vm_softplus(x); }
+
+/* A finite double a as am 2^ea, |am| in [1, 2), for vm_mul_exp_split (am = 0, ea = 0
+   for a = 0). */
+static VM_HOISTED double vm_split_mantissa_hoisted(double a)
+{
+    int e;
+    return a == 0 ? 0.0 : 2 * frexp(a, &e);
+}
+
+static VM_HOISTED double vm_split_exponent_hoisted(double a)
+{
+    int e = 1;
+    if (a != 0)
+        frexp(a, &e);
+    return e - 1;
+}
 
 /* A constant a as am 2^ea, |am| in [1, 2) (am = a, ea = 0 for a = 0 or +-inf: a
    float32 parameter may round to inf), for vmf_exp_times; a long double constant

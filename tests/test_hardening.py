@@ -387,12 +387,15 @@ def test_extreme_parameters_on_every_level(level, dtype, monkeypatch):
             assert_ulp(SLOW["softplus_derivative"](x, **params),
                        exact_derivative(act, params, x), dtype, act.ulp_bound("derivative"),
                        x, label + " derivative")
-    # elu with a huge alpha: alpha e^x is finite where e^x alone underflows
+    # elu with a huge alpha: alpha e^x is finite where e^x alone underflows (in float64
+    # down to x = -1454.9 for alpha near the double range; alpha's exponent joins
+    # e^x's scales, vmath.h's vm_mul_exp_split), and a tiny alpha keeps its digits
     act = pyact.REGISTRY["elu"]
-    x = np.array([-np.inf, -800.0, -745.2, -700.0, -104.0, -88.0, -1.0, -1e-30, 0.0, np.nan],
-                 dtype)
+    x = np.array([-np.inf, -1500.0, -1460.0, -1454.9, -1454.0, -1420.0, -1400.5, -800.0,
+                  -745.2, -700.0, -104.0, -88.0, -1.0, -1e-30, 0.0, np.nan], dtype)
     grad = np.linspace(0.5, 2.0, x.size).astype(dtype)
-    for alpha in (1e30, float(info.max) / 2, float(info.max)):
+    for alpha in (1e30, float(info.max) / 2, float(info.max), -float(info.max),
+                  float(info.smallest_subnormal), 1e-300):
         params = {"alpha": alpha}
         label = f"[{level}] elu alpha={alpha}"
         assert_ulp(SLOW["elu_derivative"](x, **params), exact_derivative(act, params, x),
