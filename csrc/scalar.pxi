@@ -37,8 +37,8 @@ cdef extern from "vmath.h" nogil:
     double vm_exp(double x)
     double vm_mul_exp_parts(double c, double hi, double lo, double s1, double s2)
     double vm_mul_exp_split(double am, double ea, double x)
-    double vm_split_mantissa_hoisted(double a)
-    double vm_split_exponent_hoisted(double a)
+    long double vm_split_mantissa_hoisted(long double a)
+    int vm_split_exponent_hoisted(long double a)
     double vm_exp_dd(double x, double *lo)
     double vm_expm1(double x)
     double vm_expm1_dd(double x, double *lo)
@@ -95,9 +95,7 @@ cdef extern from "vmath.h" nogil:
     float vmf_exp_times(float x, float xl, float g, float am, float am_lo, int ea, float x_zero,
                         float x_inf)
     float vmf_celu_slope_times(float x, float c, float alpha)
-    float vmf_split_mantissa_hoisted(long double a)
     float vmf_split_mantissa_lo_hoisted(long double a)
-    int vmf_split_exponent_hoisted(long double a)
     float vmf_exp_zero_below_hoisted(long double a)
     # loop invariants (see vmath.h)
     double vm_softplus_hoisted(double x)
@@ -535,8 +533,8 @@ cdef inline float hardswish_df32_times(float x, float grad) noexcept nogil:
 # whatever alpha and grad are.
 cdef inline float elu_df32_times(float x, float grad, float alpha) noexcept nogil:
     # the hoisted parts first, outside the select: GCC then lifts them out of the loop
-    cdef float am = vmf_split_mantissa_hoisted(alpha)
-    cdef int ea = vmf_split_exponent_hoisted(alpha)
+    cdef float am = <float>vm_split_mantissa_hoisted(alpha)
+    cdef int ea = vm_split_exponent_hoisted(alpha)
     cdef float x_zero = vmf_exp_zero_below_hoisted(alpha)
     cdef float r
     if VM_F32_FMA:
@@ -551,9 +549,9 @@ cdef inline float elu_df32(float x, float alpha) noexcept nogil:
 cdef inline float selu_df32_times(float x, float grad) noexcept nogil:
     cdef float scale_hi = <float>PYACT_SELU_SCALE
     cdef float scale_lo = <float>(PYACT_SELU_SCALE - <long double>scale_hi)
-    cdef float am = vmf_split_mantissa_hoisted(PYACT_SELU_SCALED_ALPHA)
+    cdef float am = <float>vm_split_mantissa_hoisted(PYACT_SELU_SCALED_ALPHA)
     cdef float am_lo = vmf_split_mantissa_lo_hoisted(PYACT_SELU_SCALED_ALPHA)
-    cdef int ea = vmf_split_exponent_hoisted(PYACT_SELU_SCALED_ALPHA)
+    cdef int ea = vm_split_exponent_hoisted(PYACT_SELU_SCALED_ALPHA)
     cdef float x_zero = vmf_exp_zero_below_hoisted(PYACT_SELU_SCALED_ALPHA)
     cdef float r
     if VM_F32_FMA:
@@ -634,7 +632,7 @@ cdef inline double elu_f64(double x, double alpha) noexcept nogil:
 # alpha e^x rounded once: also where e^x alone underflows (a huge alpha); alpha's
 # parts first, outside the select, so that GCC lifts them out of the loop
 cdef inline double elu_df64(double x, double alpha) noexcept nogil:
-    cdef double am = vm_split_mantissa_hoisted(alpha)
+    cdef double am = <double>vm_split_mantissa_hoisted(alpha)
     cdef double ea = vm_split_exponent_hoisted(alpha)
     cdef double r = vm_mul_exp_split(am, ea, w_min0(x))
     return 1 if x > 0 else r

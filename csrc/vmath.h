@@ -46,7 +46,7 @@
 #define PYACT_VMATH_H
 
 #include <float.h>
-#include <math.h>    /* frexp, log, exp: only in the hoisted functions at the end */
+#include <math.h>    /* frexpl, log, exp: only in the hoisted functions at the end */
 #include <stdint.h>
 #include <string.h>
 #include "vmath_coeffs.h"
@@ -217,7 +217,7 @@ static inline double vm_mul_exp_parts(double c, double hi, double lo, double s1,
 }
 
 /* c e^x rounded once for x <= 0 (or NaN) and any finite c = am 2^ea (split by the
-   caller's loop-invariant vm_split_*_hoisted: |am| in [1, 2), ea an integer
+   caller's loop-invariant vm_split_*_hoisted: |am| in [1, 2), ea as an integer-valued
    double), ea joining k before the scales are formed: no step overflows or
    underflows while the product does not (elu' = alpha e^x with alpha = 1e300 was
    0 at x = -745 when alpha joined hi).  x is clamped at -1460 and k + ea to
@@ -1319,7 +1319,7 @@ static inline float vmf_hardswish_slope_times(float x, float c)
 
 /* c e^(x + xl) rounded once (xl: a first-order correction, |xl| <= 2^-20 |x| or 0) for
    any float c = g (am + am_lo) 2^ea: a parameter split by the caller
-   (vmf_split_*_hoisted below: |am| in [1, 2), am_lo its low part where the constant
+   (vm_split_*_hoisted below: |am| in [1, 2), am_lo its low part where the constant
    is not a float) and g (grad), split here lane by lane into gm 2^eg, so that the
    product of the parts, gm am e^r, is in [0.35, 6) and every exponent goes into the
    two final scales: no overflow or underflow on the way, for any g (subnormal,
@@ -1401,41 +1401,25 @@ static VM_HOISTED double vm_softplus_lo_hoisted(double x)
 
 static VM_HOISTED double vm_softplus_hoisted(double x) { return vm_softplus(x); }
 
-/* A finite double a as am 2^ea, |am| in [1, 2), for vm_mul_exp_split (am = 0, ea = 0
-   for a = 0). */
-static VM_HOISTED double vm_split_mantissa_hoisted(double a)
-{
-    int e;
-    return a == 0 ? 0.0 : 2 * frexp(a, &e);
-}
-
-static VM_HOISTED double vm_split_exponent_hoisted(double a)
-{
-    int e = 1;
-    if (a != 0)
-        frexp(a, &e);
-    return e - 1;
-}
-
-/* A constant a as am 2^ea, |am| in [1, 2) (am = a, ea = 0 for a = 0 or +-inf: a
-   float32 parameter may round to inf), for vmf_exp_times; a long double constant
+/* A parameter or constant a as am 2^ea, |am| in [1, 2) (am = a, ea = 0 for a = 0 or
+   +-inf: a float32 parameter may round to inf), for vmf_exp_times and
+   vm_mul_exp_split (the callers round am to their type); a long double constant
    also gives the float low part of am. */
 static inline int vm_split_passes(long double a) { return a == 0 || !(fabsl(a) <= LDBL_MAX); }
 
-static VM_HOISTED float vmf_split_mantissa_hoisted(long double a)
+static VM_HOISTED long double vm_split_mantissa_hoisted(long double a)
 {
     int e;
-    return vm_split_passes(a) ? (float)a : (float)(2 * frexpl(a, &e));
+    return vm_split_passes(a) ? a : 2 * frexpl(a, &e);
 }
 
 static VM_HOISTED float vmf_split_mantissa_lo_hoisted(long double a)
 {
-    int e;
-    long double m = vm_split_passes(a) ? 0 : 2 * frexpl(a, &e);
+    long double m = vm_split_passes(a) ? 0 : vm_split_mantissa_hoisted(a);
     return (float)(m - (long double)(float)m);
 }
 
-static VM_HOISTED int32_t vmf_split_exponent_hoisted(long double a)
+static VM_HOISTED int32_t vm_split_exponent_hoisted(long double a)
 {
     int e = 1;
     if (!vm_split_passes(a))
