@@ -598,6 +598,38 @@ cdef void _backward_cols(const floating* grad, const floating* y, floating* out,
 # row, or a block of COLS columns of one outer index); *_tasks(t0, t1) runs tasks
 # [t0, t1) with its own scratch, so ranges of tasks can go to different threads.
 
+# Short rows to and from a tile: row j of the block (n elements) is column j of the
+# tile (COLS elements per tile row).  A full block of float32 rows loops over the
+# tile rows with a constant trip count inside, which GCC assembles into vector
+# stores (in) and takes apart from vector loads (out): 1.07-1.17x faster over
+# rows of 10.  For float64 that was 1.03-1.05x slower than plain element by
+# element copies, which partial blocks use too.
+cdef inline void _tile_in(floating* tile, const floating* block, Py_ssize_t n,
+                          Py_ssize_t w) noexcept nogil:
+    cdef Py_ssize_t i, j
+    if floating is float and w == COLS:
+        for i in range(n):
+            for j in range(COLS):
+                tile[i * COLS + j] = block[j * n + i]
+    else:
+        for j in range(w):
+            for i in range(n):
+                tile[i * COLS + j] = block[j * n + i]
+
+
+cdef inline void _tile_out(floating* block, const floating* tile, Py_ssize_t n,
+                           Py_ssize_t w) noexcept nogil:
+    cdef Py_ssize_t i, j
+    if floating is float and w == COLS:
+        for i in range(n):
+            for j in range(COLS):
+                block[j * n + i] = tile[i * COLS + j]
+    else:
+        for j in range(w):
+            for i in range(n):
+                block[j * n + i] = tile[i * COLS + j]
+
+
 cdef inline Py_ssize_t _n_tasks(Py_ssize_t outer, Py_ssize_t n, Py_ssize_t inner) noexcept nogil:
     if inner == 1:
         return (outer + COLS - 1) // COLS if n <= SHORT_ROW else outer
@@ -618,13 +650,9 @@ cdef void _forward_tasks(const floating* x, floating* out, Py_ssize_t outer, Py_
         for t in range(t0, t1):
             r0 = t * COLS
             w = COLS if outer - r0 > COLS else outer - r0
-            for j in range(w):
-                for i in range(n):
-                    tile_x[i * COLS + j] = x[(r0 + j) * n + i]
+            _tile_in(tile_x, x + r0 * n, n, w)
             _forward_cols(tile_x, COLS, tile_o, COLS, n, w, mode, scratch)
-            for j in range(w):
-                for i in range(n):
-                    out[(r0 + j) * n + i] = tile_o[i * COLS + j]
+            _tile_out(out + r0 * n, tile_o, n, w)
     elif inner == 1:
         # a long row's exponentials on the heap (up to LONG_ROW_CAP of them), so
         # that softmax and softmin do not compute them twice (log_softmax never
@@ -660,14 +688,10 @@ cdef void _backward_tasks(const floating* grad, const floating* y, floating* out
         for t in range(t0, t1):
             r0 = t * COLS
             w = COLS if outer - r0 > COLS else outer - r0
-            for j in range(w):
-                for i in range(n):
-                    tile_g[i * COLS + j] = grad[(r0 + j) * n + i]
-                    tile_y[i * COLS + j] = y[(r0 + j) * n + i]
+            _tile_in(tile_g, grad + r0 * n, n, w)
+            _tile_in(tile_y, y + r0 * n, n, w)
             _backward_cols(tile_g, tile_y, tile_o, COLS, n, w, mode)
-            for j in range(w):
-                for i in range(n):
-                    out[(r0 + j) * n + i] = tile_o[i * COLS + j]
+            _tile_out(out + r0 * n, tile_o, n, w)
     elif inner == 1:
         for t in range(t0, t1):
             _backward_row(grad + t * n, y + t * n, out + t * n, n, mode)
