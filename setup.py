@@ -80,9 +80,9 @@ COMPILER_DIRECTIVES = {
 # with it FMA is used only where the source asks for it (fma(), and VM_FMA in the
 # Horner steps of csrc/vmath.h, which no error-free step depends on).
 # -fno-wrapv undoes the -fwrapv of Python's own CFLAGS, under which signed index
-# arithmetic may wrap and GCC optimises loops less: the softmax family over
-# rows of 10 was 1.2-1.5x slower with it.  Nothing in pyact relies on signed
-# wraparound (UBSan checks it: README, Development).
+# arithmetic may wrap and GCC optimises loops less: softmax and softmin over
+# rows of 10 were 1.15-1.5x slower with it (the same source).  Nothing in pyact
+# relies on signed wraparound (UBSan checks it: README, Development).
 UNIX = sys.platform != "win32"
 DEBUG = os.environ.get("PYACT_BUILD_DEBUG", "").strip() not in ("", "0", "no", "false", "off")
 EXTRA_COMPILE_ARGS = (["-O3", "-fno-wrapv", "-fno-math-errno", "-fno-trapping-math",

@@ -60,8 +60,8 @@ cdef enum:
     LANES = 8            # partial accumulators per slice (part of the arithmetic)
     COLS = 16            # slices handled side by side by the column loops
     SHORT_ROW = 32       # rows up to this length go through the transposed tiles
-    SHORT_ROW_VJP = 16   # the same for the vjp (rows of 17-32: 1.2-1.7x faster forward
-                         # through tiles, vjps of 24-32 1.05-1.3x slower)
+    SHORT_ROW_VJP = 16   # the same for the vjp (through tiles, the forward of rows of
+                         # 17-32 ran 0.97-1.9x as fast, the vjp of 24-32 1.05-1.3x slower)
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
     LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)
