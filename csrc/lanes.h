@@ -4,7 +4,10 @@
    sum with a select).  LANES = 8 partial results, element i going to lane i % 8,
    and the caller combines the lanes in lane order: the same arithmetic as the
    column loops of axis.pxi, so results stay bitwise independent of the loop
-   shape and of the ISA level.  Narrower targets split the vectors. */
+   shape and of the vector width.  (Not of the ISA level for float64 data: the
+   baseline level evaluates vmath.h's polynomials without FMA, and its float64
+   results can differ from avx2/avx512 in the last bit at near-ties; float32
+   results agree on every level.)  Narrower targets split the vectors. */
 #ifndef PYACT_LANES_H
 #define PYACT_LANES_H
 
