@@ -25,18 +25,23 @@ typedef double pyact_v8d __attribute__((vector_size(8 * sizeof(double))));
 #define PYACT_LOAD8D(v, p) memcpy(&(v), (p), sizeof(pyact_v8d))
 #define PYACT_STORE8D(p, v) memcpy((p), &(v), sizeof(pyact_v8d))
 
+/* m = the lanes of v that beat m, m's elsewhere (ties and NaN keep m) */
+#define PYACT_KEEP_GREATER(m, v, IV)                                                   \
+    do {                                                                               \
+        IV wins_ = (v) > (m);                                                          \
+        (m) = (__typeof__(m))(((IV)(v) & wins_) | ((IV)(m) & ~wins_));                 \
+    } while (0)
+
 /* max over i < n of s * x[i], lane by lane, lanes combined in order; NaN never
    wins a comparison (a NaN entry poisons the slice's sum instead).  Four
    accumulators side by side (element i in accumulator (i / 8) % 4), so that the
    loop does not wait on one compare-and-select chain; the maximum is the same
    (only which of +0 and -0 wins a tie can differ, as between the loop shapes). */
-#define PYACT_SCALED_MAX_STEP(m, p)                                                    \
+#define PYACT_SCALED_MAX_STEP(m, p, IV)                                                \
     do {                                                                               \
         memcpy(&v, (p), sizeof v);                                                     \
         v = v * s;                                                                     \
-        wins = v > (m);                                                                \
-        (m) = (__typeof__(m))(((__typeof__(wins))v & wins) |                           \
-                              ((__typeof__(wins))(m) & ~wins));                         \
+        PYACT_KEEP_GREATER(m, v, IV);                                                  \
     } while (0)
 #define PYACT_DEFINE_SCALED_MAX(T, IT, SUFFIX)                                         \
     typedef T pyact_v8##SUFFIX __attribute__((vector_size(8 * sizeof(T))));            \
@@ -46,25 +51,18 @@ typedef double pyact_v8d __attribute__((vector_size(8 * sizeof(double))));
         T lane[PYACT_LANES];                                                           \
         pyact_v8##SUFFIX m0 = (pyact_v8##SUFFIX){0} - (T)__builtin_inf();              \
         pyact_v8##SUFFIX m1 = m0, m2 = m0, m3 = m0, v;                                 \
-        pyact_v8i##SUFFIX wins;                                                        \
         ptrdiff_t i = 0, k;                                                            \
         for (; i + 4 * PYACT_LANES <= n; i += 4 * PYACT_LANES) {                       \
-            PYACT_SCALED_MAX_STEP(m0, x + i);                                          \
-            PYACT_SCALED_MAX_STEP(m1, x + i + PYACT_LANES);                            \
-            PYACT_SCALED_MAX_STEP(m2, x + i + 2 * PYACT_LANES);                        \
-            PYACT_SCALED_MAX_STEP(m3, x + i + 3 * PYACT_LANES);                        \
+            PYACT_SCALED_MAX_STEP(m0, x + i, pyact_v8i##SUFFIX);                       \
+            PYACT_SCALED_MAX_STEP(m1, x + i + PYACT_LANES, pyact_v8i##SUFFIX);         \
+            PYACT_SCALED_MAX_STEP(m2, x + i + 2 * PYACT_LANES, pyact_v8i##SUFFIX);     \
+            PYACT_SCALED_MAX_STEP(m3, x + i + 3 * PYACT_LANES, pyact_v8i##SUFFIX);     \
         }                                                                              \
         for (; i + PYACT_LANES <= n; i += PYACT_LANES)                                 \
-            PYACT_SCALED_MAX_STEP(m0, x + i);                                          \
-        wins = m1 > m0;                                                                \
-        m0 = (pyact_v8##SUFFIX)(((pyact_v8i##SUFFIX)m1 & wins) |                       \
-                                ((pyact_v8i##SUFFIX)m0 & ~wins));                      \
-        wins = m2 > m0;                                                                \
-        m0 = (pyact_v8##SUFFIX)(((pyact_v8i##SUFFIX)m2 & wins) |                       \
-                                ((pyact_v8i##SUFFIX)m0 & ~wins));                      \
-        wins = m3 > m0;                                                                \
-        m0 = (pyact_v8##SUFFIX)(((pyact_v8i##SUFFIX)m3 & wins) |                       \
-                                ((pyact_v8i##SUFFIX)m0 & ~wins));                      \
+            PYACT_SCALED_MAX_STEP(m0, x + i, pyact_v8i##SUFFIX);                       \
+        PYACT_KEEP_GREATER(m0, m1, pyact_v8i##SUFFIX);                                 \
+        PYACT_KEEP_GREATER(m0, m2, pyact_v8i##SUFFIX);                                 \
+        PYACT_KEEP_GREATER(m0, m3, pyact_v8i##SUFFIX);                                 \
         memcpy(lane, &m0, sizeof m0);                                                  \
         for (k = 0; i + k < n; k++) {                                                  \
             T w = s * x[i + k];                                                        \
