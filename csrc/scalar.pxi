@@ -80,6 +80,7 @@ cdef extern from "vmath.h" nogil:
     float vmf_gelu_tanh(float x)
     float vmf_tanh(float x)
     float vmf_tanh_slope(float x)
+    float vmf_tanhshrink(float x)
     float vmf_sigmoid_slope_times(float x, float k, float c, int use_c)
     float vmf_tanh_slope_times(float x, float c)
     float vmf_sigmoid_times(float x, float c)
@@ -480,6 +481,9 @@ cdef inline float log_sigmoid_df32_times(float x, float grad) noexcept nogil:
 
 cdef inline float tanh_df32_times(float x, float grad) noexcept nogil:
     return vmf_tanh_slope_times(x, grad) if VM_F32_FMA else <float>(grad * tanh_df(<double>x))
+
+cdef inline float tanhshrink_f32(float x) noexcept nogil:
+    return vmf_tanhshrink(x) if VM_F32_FMA else <float>tanhshrink_f(<double>x)
 
 cdef inline float gelu_tanh_f32(float x) noexcept nogil:
     return vmf_gelu_tanh(x) if VM_F32_FMA else <float>gelu_tanh_f(<double>x)

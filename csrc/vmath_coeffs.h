@@ -71,6 +71,16 @@
 #define VM_TANHSHRINKD_11 -0x1.f1b59ea7fc191p-17
 #define VM_TANHSHRINKD_12 0x1.402a50ae5478dp-18
 #define VM_TANHSHRINKD_13 -0x1.ec64d0ae70e69p-21
+/* VM_TANHSHRINKF: degree 8 on [0.0, 1.0], max rel. error 4.5e-10 (2^-31.05) */
+#define VM_TANHSHRINKF_0 0x1.55555552c2397p-2
+#define VM_TANHSHRINKF_1 -0x1.11110dcccb7a9p-3
+#define VM_TANHSHRINKF_2 0x1.ba1a40daac299p-5
+#define VM_TANHSHRINKF_3 -0x1.663249914dd83p-6
+#define VM_TANHSHRINKF_4 0x1.2137f4495df3ap-7
+#define VM_TANHSHRINKF_5 -0x1.c7eb486e672fdp-9
+#define VM_TANHSHRINKF_6 0x1.459fc74aa9ea7p-10
+#define VM_TANHSHRINKF_7 -0x1.6217eb100c968p-12
+#define VM_TANHSHRINKF_8 0x1.96925494e5eadp-15
 /* VM_PHI0: degree 11 on [0.0, 1.0], max rel. error 8.59e-17 (2^-53.37) */
 #define VM_PHI0_0 -0x1.1058377e2cee0p-4
 #define VM_PHI0_1 0x1.46d04297691dap-7

@@ -129,6 +129,8 @@ def main():
         x = mp.sqrt(u)
         return (x - mp.tanh(x)) / x ** 3 if u != 0 else mp.mpf(1) / 3
     fit("VM_TANHSHRINKD", k, mp.mpf(0), mp.mpf("0.625") ** 2, 13, lines)
+    # the same k for |x| <= 1 at float32 grade (float32 tanhshrink, evaluated in double)
+    fit("VM_TANHSHRINKF", k, mp.mpf(0), mp.mpf(1), 8, lines)
     # Phi(x) = 1/2 + x P(x^2) for |x| <= 1 (P(0) = 1/sqrt(2 pi) split off as a pair)
     def Q(t):
         return mp.erfc(t / mp.sqrt(2)) / 2
