@@ -663,17 +663,17 @@ cdef inline double selu_f64(double x) noexcept nogil:
     cdef double h = vm_expm1_dd(w_min0(x), &lo)
     return <double>PYACT_SELU_SCALE * x if x > 0 else _selu_scaled(h, lo)
 
-# grad selu'(x) rounded once also where scale alpha e^x is subnormal (x < -700):
-# there grad joins at the normal scale of vm_exp_parts, before s2 rounds into the
-# subnormal range (grad times the rounded subnormal slope was 4.07 ULP off on the
-# baseline level).  Elsewhere the same arithmetic as vm_exp_dd.
+# grad selu'(x) for x <= 0 is grad v s2, v = scale alpha e^x / s2 at the normal
+# scale of vm_exp_parts (s2 a power of two).  Where the slope is subnormal
+# (x < -700), grad joins before s2 rounds into the subnormal range (grad times the
+# rounded subnormal slope was 4.07 ULP off on the baseline level); elsewhere v s2
+# is exact and grad comes last, which cannot overflow early.
 cdef inline double selu_df64_times(double x, double grad) noexcept nogil:
     cdef double eh, el, s1, s2
     vm_exp_parts(w_min0(x), &eh, &el, &s1, &s2)
-    cdef double tail = (_selu_scaled(eh * s1, el * s1) * grad) * s2
-    cdef double body = grad * (<double>PYACT_SELU_SCALE if x > 0 else
-                               _selu_scaled((eh * s1) * s2, (el * s1) * s2))
-    return tail if (x >= -1400) & (x < -700) else body
+    cdef double v = _selu_scaled(eh * s1, el * s1)
+    cdef double neg = (v * grad) * s2 if (x >= -1400) & (x < -700) else (v * s2) * grad
+    return grad * <double>PYACT_SELU_SCALE if x > 0 else neg
 
 cdef inline double selu_df64(double x) noexcept nogil:
     return selu_df64_times(x, 1)
