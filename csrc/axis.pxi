@@ -37,6 +37,9 @@ cdef extern from "vmath.h" nogil:
     double vm_log1p_pair(double h, double l, double *lo)
     void vm_exp_parts(double x, double *hi, double *lo, double *s1, double *s2)
 
+cdef extern from "constants.h" nogil:
+    double PYACT_VJP_TINY_Y, PYACT_VJP_Y_UP, PYACT_VJP_Y_DOWN
+
 cdef extern from "lanes.h" nogil:
     float pyact_scaled_max_f(const float *x, Py_ssize_t n, float s)
     double pyact_scaled_max_d(const double *x, Py_ssize_t n, double s)
@@ -406,17 +409,22 @@ cdef inline double _log_softmax_vjp_f32(double g, double y, double acc, double l
 # evaluated in pairs and rounded once.  float64: g - acc - low by two error-free
 # sums, since near a one-hot y g - acc and low are both of the result's size
 # (adding low to the rounding part instead cost 1.03 ULP of the slice's largest
-# result: found by the property tests).
+# result: found by the property tests).  A y below 2^-900 is scaled by 2^200 for
+# the product and the result scaled back last (PYACT_VJP_*): two_prod's error
+# terms underflow otherwise (without an FMA, subnormal results were 1.02 ULP off).
 cdef inline floating _softmax_vjp_element(floating g, floating y, double acc, double low,
                                           double low2, double sign) noexcept nogil:
-    cdef double t, tl, u, ul, d, dl, p, pe
+    cdef double t, tl, u, ul, d, dl, p, pe, ys
+    cdef bint tiny
     t = vm_two_sum(g, -acc, &tl)
     if floating is float:
         return <floating>(sign * y * (t + ((tl - low) - low2)))
     u = vm_two_sum(t, -low, &ul)
     d = vm_fast_two_sum(u, ul + (tl - low2), &dl)
-    p = vm_two_prod(y, d, &pe)
-    return <floating>(sign * (p + (pe + y * dl)))
+    tiny = y < PYACT_VJP_TINY_Y
+    ys = y * (PYACT_VJP_Y_UP if tiny else 1.0)
+    p = vm_two_prod(ys, d, &pe)
+    return <floating>((sign * (p + (pe + ys * dl))) * (PYACT_VJP_Y_DOWN if tiny else 1.0))
 
 
 cdef inline long double _product_error(long double a, long double b, long double p) noexcept nogil:

@@ -21,4 +21,10 @@
 /* softsign is +-1 beyond 2**60 in float32 and float64 */
 #define PYACT_SOFTSIGN_SATURATES_ABOVE 1152921504606846976.0L
 
+/* The softmax family's vjp (axis.pxi): a y below PYACT_VJP_TINY_Y is scaled up for
+   the product with g - sum(g y), and the result scaled back last. */
+#define PYACT_VJP_TINY_Y 0x1p-900
+#define PYACT_VJP_Y_UP 0x1p200
+#define PYACT_VJP_Y_DOWN 0x1p-200
+
 #endif

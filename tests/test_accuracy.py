@@ -43,6 +43,28 @@ def test_float64_slopes_in_the_subnormal_tails(act):
         assert np.max(err) <= act.ulp_bound(form), (form, x[np.argmax(err)], np.max(err))
 
 
+@pytest.mark.parametrize("act", [a for a in AXIS if a.name != "log_softmax"], ids=lambda a: a.name)
+def test_float64_vjp_where_y_is_subnormal(act):
+    # the vjp's elements whose y is subnormal, in rows with a spread of 700-745
+    # between logits: without an FMA, two_prod's error terms underflowed there and
+    # such a result was 1.02 ULP off (the last row: found by the accuracy tool's
+    # float64 sample).  (The other elements of these rows are -sum of the tiny
+    # g_i y_i, whose products round in the subnormal range: see the README,
+    # "Accuracy guarantee".)
+    rng = np.random.default_rng(8)
+    x = rng.normal(0.0, 1.0, (4000, 3))
+    x[:, 1] += rng.uniform(700.0, 745.0, 4000) * rng.choice([-1.0, 1.0], 4000)
+    x = np.concatenate([x, [[309.33530794, -364.19488282, -1088.95292974]]])
+    grad = rng.normal(0.0, 1.0, x.shape)
+    grad[-1] = [0.84245806, 0.60721412, 1.14413064]
+    err = _check.axis_form_errors(act, "backward_y", x, -1, grad, per="slice")
+    y = getattr(pyact, act.name)(x, axis=-1)
+    tiny = (y < 2.0**-900) & (y > 0)
+    assert tiny.sum() > 4000
+    assert np.max(err[tiny]) <= act.ulp_bound("backward_y"), np.max(err[tiny])
+    assert np.max(err[-1]) <= act.ulp_bound("backward_y"), err[-1]
+
+
 def test_exhaustive_tasks_enumerate_the_domain_exactly():
     case = accuracy.Case("softsign", None, "float32", "derivative")
     dom = accuracy.domain(case.act, case.form, "float32")
