@@ -330,9 +330,12 @@ cdef inline wide_t gelu_tanh_f(wide_t x) noexcept nogil:
 cdef inline wide_t gelu_tanh_df(wide_t x) noexcept nogil:
     cdef wide_t xc = w_clamp(x, <wide_t>GELU_TANH_ZERO_BELOW)
     cdef wide_t k2 = <wide_t>(PYACT_GELU_CUBIC * PYACT_GELU_K1)
-    cdef wide_t two_u = x * (<wide_t>PYACT_GELU_K1 + k2 * x * x)
     cdef wide_t two_uc = xc * (<wide_t>PYACT_GELU_K1 + k2 * xc * xc)
-    cdef wide_t direct = w_sigmoid(two_u) + xc * (<wide_t>PYACT_GELU_K1 + 3 * k2 * xc * xc) * w_sigmoid_slope(two_uc)
+    # sigmoid(2u) and sigmoid'(2u) from one exponential, at the clamped 2u: beyond
+    # |x| = 100 e^-|2u| is 0 whether clamped or not (as w_sigmoid, w_sigmoid_slope)
+    cdef wide_t e = v_exp(-w_abs(two_uc))
+    cdef wide_t r = 1 / (1 + e)
+    cdef wide_t direct = (r if two_uc >= 0 else e * r) + xc * (<wide_t>PYACT_GELU_K1 + 3 * k2 * xc * xc) * (e * r * r)
     cdef double near
     if wide_t is double:
         near = vm_gelu_tanh_d_near0(x)
