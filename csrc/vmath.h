@@ -662,11 +662,11 @@ static inline double vm_gelu_tanh(double x)
    (sigmoid'' = sigmoid' (1 - 2 sigmoid)); where v < -700, e^v (1 + x v') rounded once. */
 static inline double vm_gelu_tanh_d_direct(double x)
 {
-    double vl, sl, gl, me, pe, se, e2, ae, de, oe, hi, l, s1, s2;
+    double vl, gl, me, pe, se, e2, ae, de, oe, hi, l, s1, s2;
     double vh = vm_gelu_tanh_arg(x, &vl);
     double xc = vm_clamp(x, -100.0, 100.0);
-    double sh = vm_sigmoid_parts_dd(vh, &sl, &hi, &l, &s1, &s2);
-    double gh = vm_sigmoid_slope_dd(vh, &gl);
+    double sh, sl;
+    double gh = vm_sigmoid_both_dd(vh, &gl, &sh, &sl, &hi, &l, &s1, &s2);   /* one division */
     /* m = x v' = x (K1 + 3 K3 x^2) as a double pair */
     double p2 = vm_two_prod(xc, xc, &e2);
     double a = vm_two_prod(VM_GELU_3K3, p2, &ae);
