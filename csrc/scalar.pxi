@@ -53,8 +53,6 @@ cdef extern from "vmath.h" nogil:
     void vm_exp_parts(double x, double *hi, double *lo, double *s1, double *s2)
     double vm_tanh(double x)
     double vm_tanhshrink(double x)
-    # float64 derivatives near their zeros, and where to use them (|x - X0_HI| < W)
-    double vm_gelu_d_near0(double x)
     double vm_gelu(double x)
     double vm_gelu_d(double x)
     double vm_gelu_d32(double x)
@@ -64,11 +62,12 @@ cdef extern from "vmath.h" nogil:
     double vm_silu_d(double x)
     double vm_mish(double x)
     double vm_mish_d(double x)
-    double vm_gelu_tanh_d_near0(double x)
-    double vm_silu_d_near0(double x)
-    double vm_mish_d_near0(double x)
-    double VM_GELUD0_X0_HI, VM_GELUD0_W, VM_GELUTD0_X0_HI, VM_GELUTD0_W
-    double VM_SILUD0_X0_HI, VM_SILUD0_W, VM_MISHD0_X0_HI, VM_MISHD0_W
+    # float32-grade derivatives near their zeros, and where to use them (|x - X0_HI| < W)
+    double vm_gelu_tanh_d_near0_d32(double x)
+    double vm_silu_d_near0_d32(double x)
+    double vm_mish_d_near0_d32(double x)
+    double VM_GELUTD0_D32_X0_HI, VM_GELUTD0_D32_W, VM_SILUD0_D32_X0_HI, VM_SILUD0_D32_W
+    double VM_MISHD0_D32_X0_HI, VM_MISHD0_D32_W
     # float32-grade versions in double, for the float32 kernels
     double vm_exp_d32(double x)
     double vm_expm1_d32(double x)
@@ -338,8 +337,8 @@ cdef inline wide_t gelu_tanh_df(wide_t x) noexcept nogil:
     cdef wide_t direct = (r if two_uc >= 0 else e * r) + xc * (<wide_t>PYACT_GELU_K1 + 3 * k2 * xc * xc) * (e * r * r)
     cdef double near
     if wide_t is double:
-        near = vm_gelu_tanh_d_near0(x)
-        direct = near if vm_abs(x - VM_GELUTD0_X0_HI) < VM_GELUTD0_W else direct
+        near = vm_gelu_tanh_d_near0_d32(x)
+        direct = near if vm_abs(x - VM_GELUTD0_D32_X0_HI) < VM_GELUTD0_D32_W else direct
     return x if x != x else direct  # the same NaN whether or not the compiler fuses the terms
 
 
@@ -353,8 +352,8 @@ cdef inline wide_t silu_df(wide_t x) noexcept nogil:
     cdef wide_t direct = w_sigmoid(x) + xc * w_sigmoid_slope(x)
     cdef double near
     if wide_t is double:
-        near = vm_silu_d_near0(x)
-        return near if vm_abs(x - VM_SILUD0_X0_HI) < VM_SILUD0_W else direct
+        near = vm_silu_d_near0_d32(x)
+        return near if vm_abs(x - VM_SILUD0_D32_X0_HI) < VM_SILUD0_D32_W else direct
     return direct
 
 
@@ -383,8 +382,8 @@ cdef inline wide_t mish_df(wide_t x) noexcept nogil:
     cdef wide_t direct = mish_t(x) + xc * w_sigmoid(x) * (om * (2 - om))
     cdef double near
     if wide_t is double:
-        near = vm_mish_d_near0(x)
-        return near if vm_abs(x - VM_MISHD0_X0_HI) < VM_MISHD0_W else direct
+        near = vm_mish_d_near0_d32(x)
+        return near if vm_abs(x - VM_MISHD0_D32_X0_HI) < VM_MISHD0_D32_W else direct
     return direct
 
 

@@ -792,6 +792,11 @@ static inline double vm_gelu_d(double x)
 static inline double vm_gelu_tanh_d_near0(double x) { VM_NEAR_ZERO(VM_GELUTD0, x); }
 static inline double vm_silu_d_near0(double x) { VM_NEAR_ZERO(VM_SILUD0, x); }
 static inline double vm_mish_d_near0(double x) { VM_NEAR_ZERO(VM_MISHD0, x); }
+/* the same at float32 grade (degree 8, 2^-36), for the float32 kernels in double */
+static inline double vm_gelu_d_near0_d32(double x) { VM_NEAR_ZERO(VM_GELUD0_D32, x); }
+static inline double vm_gelu_tanh_d_near0_d32(double x) { VM_NEAR_ZERO(VM_GELUTD0_D32, x); }
+static inline double vm_silu_d_near0_d32(double x) { VM_NEAR_ZERO(VM_SILUD0_D32, x); }
+static inline double vm_mish_d_near0_d32(double x) { VM_NEAR_ZERO(VM_MISHD0_D32, x); }
 
 static inline double vm_gelu_tanh_d(double x)
 {
@@ -940,9 +945,9 @@ static inline double vm_gelu_d_direct_d32(double x)
 
 static inline double vm_gelu_d_d32(double x)
 {
-    double near = vm_gelu_d_near0(x);
+    double near = vm_gelu_d_near0_d32(x);
     double direct = vm_gelu_d_direct_d32(x);
-    return vm_abs(x - VM_GELUD0_X0_HI) < VM_GELUD0_W ? near : direct;
+    return vm_abs(x - VM_GELUD0_D32_X0_HI) < VM_GELUD0_D32_W ? near : direct;
 }
 
 /* ---- float32 arithmetic (the float32 sigmoid and tanh kernels on FMA levels) ------- */

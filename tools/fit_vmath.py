@@ -68,6 +68,8 @@ ZERO_FITS = [
 ZERO_FITS_F32 = [
     ("VMF_SILUD0", _silu_d, "-1.2785", "0.25", 6),
 ]
+# float32 kernels evaluated in double: the same zeros at float32 grade (2^-36)
+ZERO_FITS_D32 = [(name + "_D32", fprime, guess, w, 8) for name, fprime, guess, w, _ in ZERO_FITS]
 
 
 def zero_fit(name, fprime, guess, w, degree, f32, lines):
@@ -170,7 +172,7 @@ def main():
     # (x - X0_HI) - X0_LO (x - X0_HI is exact near x0), q fitted on |d| <= W;
     # float64 kernels in double, float32 kernels in float (FMA levels: x0 as a
     # float pair, coefficients rounded to float in the Horner macro).
-    for fits, f32 in ((ZERO_FITS, False), (ZERO_FITS_F32, True)):
+    for fits, f32 in ((ZERO_FITS, False), (ZERO_FITS_D32, False), (ZERO_FITS_F32, True)):
         for name, fprime, guess, w, degree in fits:
             zero_fit(name, fprime, guess, w, degree, f32, lines)
     lines += ["", "#endif", ""]
