@@ -140,16 +140,24 @@ cdef inline void _slice_total(double* rest, double* low, double* ties,
     _add_pair(&rest[0], &low[0], ties[0] - 1, 0, like)
 
 
-# One output of log_softmax: d - log_sum (both terms <= 0: no cancellation).
-cdef inline floating _log_softmax_out(floating v, floating m, double log_sum,
-                                      double log_sum_lo) noexcept nogil:
-    cdef double d, dl, r, re, c
+# One output of log_softmax: (v - m) - log_sum (both terms <= 0: no cancellation).
+# float64: v - shift, with shift = m + log_sum as a pair formed once per slice
+# (_log_shift): v - shift by one two_sum, exact, where (v - m) - log_sum took two.
+cdef inline double _log_shift(double m, double log_sum, double log_sum_lo,
+                              double* shift_lo) noexcept nogil:
+    cdef double se
+    cdef double shift = vm_two_sum(m, log_sum, &se)
+    shift_lo[0] = se + log_sum_lo
+    return shift
+
+cdef inline floating _log_softmax_out(floating v, floating m, double log_sum, double shift,
+                                      double shift_lo) noexcept nogil:
+    cdef double r, re, c
     if floating is float:
         return <floating>((<double>v - <double>m) - log_sum)
     else:
-        d = vm_two_sum(v, -m, &dl)
-        r = vm_two_sum(d, -log_sum, &re)
-        c = (re + dl) - log_sum_lo
+        r = vm_two_sum(v, -shift, &re)
+        c = re - shift_lo
         return r + (c if c == c else 0)   # v = -inf: the correction is NaN, r is -inf
 
 
@@ -213,7 +221,7 @@ cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
     cdef double low[LANES]
     cdef double ties[LANES]
     cdef floating m
-    cdef double log_sum, log_lo, rh, rl
+    cdef double log_sum, log_lo, shift, shift_lo, rh, rl
     cdef double* eh = scratch
     cdef double* el = scratch + cap
     cdef Py_ssize_t i, k, chunk, c0, c
@@ -237,8 +245,9 @@ cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
     _slice_total(rest, low, ties, m)
     if mode == MODE_LOG_SOFTMAX:
         log_sum = vm_log1p_pair(rest[0], low[0], &log_lo)
+        shift = _log_shift(m, log_sum, log_lo, &shift_lo)
         for i in range(n):
-            out[i] = _log_softmax_out(fsign * x[i], m, log_sum, log_lo)
+            out[i] = _log_softmax_out(fsign * x[i], m, log_sum, shift, shift_lo)
         return
     rh = _reciprocal_sum(rest[0], low[0], &rl)
     for chunk in range((n + cap - 1) // cap):
@@ -263,6 +272,8 @@ cdef void _forward_cols(const floating* x, Py_ssize_t ldx, floating* out, Py_ssi
     cdef double ties[COLS]
     cdef double total[COLS]
     cdef double total_lo[COLS]
+    cdef double shift[COLS]
+    cdef double shift_lo[COLS]
     cdef floating v
     cdef double d, lo
     cdef double* eh = scratch
@@ -305,10 +316,11 @@ cdef void _forward_cols(const floating* x, Py_ssize_t ldx, floating* out, Py_ssi
     if mode == MODE_LOG_SOFTMAX:
         for j in range(w):
             total[j] = vm_log1p_pair(rest[0][j], low[0][j], &total_lo[j])
+            shift[j] = _log_shift(m[j], total[j], total_lo[j], &shift_lo[j])
         for i in range(n):
             for j in range(w):
                 out[i * ldo + j] = _log_softmax_out(fsign * x[i * ldx + j], m[j], total[j],
-                                                    total_lo[j])
+                                                    shift[j], shift_lo[j])
         return
     for j in range(w):
         total[j] = _reciprocal_sum(rest[0][j], low[0][j], &total_lo[j])
