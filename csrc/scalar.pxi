@@ -208,16 +208,22 @@ cdef inline wide_t w_clamp(wide_t x, wide_t bound) noexcept nogil:
     return -bound if x < -bound else (bound if x > bound else x)
 
 # sigmoid(x) = 1/(1+e^-x) from e = exp(-|x|): never overflows.
-cdef inline wide_t w_sigmoid(wide_t x) noexcept nogil:
+# sigmoid(x), and sigmoid'(x) = e/(1+e)^2 as *slope, from one e = exp(-|x|) and
+# one division; the slope keeps the tails (no 1 - y).
+cdef inline wide_t w_sigmoid_both(wide_t x, wide_t* slope) noexcept nogil:
     cdef wide_t e = v_exp(-w_abs(x))
     cdef wide_t r = 1 / (1 + e)
+    slope[0] = e * r * r
     return r if x >= 0 else e * r
 
-# sigmoid'(x) = e/(1+e)^2 with e = exp(-|x|): keeps the tails (no 1 - y).
+cdef inline wide_t w_sigmoid(wide_t x) noexcept nogil:
+    cdef wide_t slope
+    return w_sigmoid_both(x, &slope)
+
 cdef inline wide_t w_sigmoid_slope(wide_t x) noexcept nogil:
-    cdef wide_t e = v_exp(-w_abs(x))
-    cdef wide_t r = 1 / (1 + e)
-    return e * r * r
+    cdef wide_t slope
+    w_sigmoid_both(x, &slope)
+    return slope
 
 # log(1 + exp(x)) without overflow.
 cdef inline wide_t w_softplus(wide_t x) noexcept nogil:
@@ -330,11 +336,11 @@ cdef inline wide_t gelu_tanh_df(wide_t x) noexcept nogil:
     cdef wide_t xc = w_clamp(x, <wide_t>GELU_TANH_ZERO_BELOW)
     cdef wide_t k2 = <wide_t>(PYACT_GELU_CUBIC * PYACT_GELU_K1)
     cdef wide_t two_uc = xc * (<wide_t>PYACT_GELU_K1 + k2 * xc * xc)
-    # sigmoid(2u) and sigmoid'(2u) from one exponential, at the clamped 2u: beyond
-    # |x| = 100 e^-|2u| is 0 whether clamped or not (as w_sigmoid, w_sigmoid_slope)
-    cdef wide_t e = v_exp(-w_abs(two_uc))
-    cdef wide_t r = 1 / (1 + e)
-    cdef wide_t direct = (r if two_uc >= 0 else e * r) + xc * (<wide_t>PYACT_GELU_K1 + 3 * k2 * xc * xc) * (e * r * r)
+    # sigmoid(2u) and sigmoid'(2u) at the clamped 2u: beyond |x| = 100 e^-|2u| is 0
+    # whether clamped or not
+    cdef wide_t slope
+    cdef wide_t sig = w_sigmoid_both(two_uc, &slope)
+    cdef wide_t direct = sig + xc * (<wide_t>PYACT_GELU_K1 + 3 * k2 * xc * xc) * slope
     cdef double near
     if wide_t is double:
         near = vm_gelu_tanh_d_near0_d32(x)
@@ -349,7 +355,9 @@ cdef inline wide_t silu_f(wide_t x) noexcept nogil:
 
 cdef inline wide_t silu_df(wide_t x) noexcept nogil:
     cdef wide_t xc = w_clamp(x, <wide_t>SILU_ZERO_BELOW)
-    cdef wide_t direct = w_sigmoid(x) + xc * w_sigmoid_slope(x)
+    cdef wide_t slope
+    cdef wide_t direct = w_sigmoid_both(x, &slope)
+    direct = direct + xc * slope
     cdef double near
     if wide_t is double:
         near = vm_silu_d_near0_d32(x)

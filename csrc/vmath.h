@@ -408,7 +408,8 @@ static inline double vm_sigmoid_slope(double x)
    300 < |x| <= 700 (the end of vm_exp_parts' range), 4 sigmoid'(2x) is 4 e^-2|x|
    to 2^-860 relative, and 4 c joins it at the normal scale, before s2 rounds
    into the subnormal range.  (4 times a subnormal slope was 2.4 ULP off, and
-   grad times that 4.4.) */
+   grad times that 4.4.)  s1 comes before c, not as in vm_mul_exp_parts, which
+   needs |c| < 2^60: c is any grad here. */
 static inline double vm_tanh_slope_times(double x, double c)
 {
     double eh, el, s1, s2, lo, sh, sl;
