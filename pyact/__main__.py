@@ -56,7 +56,7 @@ def _run_bench(names, dtypes, sizes, repeat, forms=("forward",), compare=(), thr
     notes += _bench.set_threads(threads, torch)
     print(f"\nSpeed: pyact against the fastest NumPy/SciPy baseline"
           f"{' and PyTorch' if torch is not None else ''}; ns per element, "
-          f"median of {repeat} auto-scaled runs; speed-up = other time / pyact time")
+          f"median of {repeat} auto-scaled runs, interleaved; speed-up = other time / pyact time")
     for note in notes:
         print(note)
     with_torch = torch is not None
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                        help="threads for pyact and torch (default 1); 0 leaves the "
                             "libraries' defaults")
     bench.add_argument("--repeat", type=int, default=DEFAULT_REPEAT,
-                       help=f"timed batches per measurement, median reported "
+                       help=f"timed rounds (one batch of each implementation), median reported "
                             f"(default {DEFAULT_REPEAT})")
     bench.add_argument("--min-time", type=float, default=DEFAULT_MIN_TIME, metavar="SECONDS",
                        help=f"length of one batch (default {DEFAULT_MIN_TIME})")

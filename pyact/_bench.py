@@ -26,8 +26,11 @@ no kernel for is reported as n/a rather than emulated.
 
 Timing: each implementation is calibrated (one call after a warm-up gives the
 number of calls per batch that lasts about ``min_time`` seconds), then
-``repeat`` batches are timed and the median per-call time is reported, in
-nanoseconds per element.  Inputs: x ~ Normal(0, 3), grad ~ Normal(0, 1),
+``repeat`` rounds are timed, each round one batch of every implementation of
+the case in turn (pyact, each NumPy candidate, torch), and the median per-call
+time of each is reported, in nanoseconds per element.  Interleaving puts a
+burst of load from elsewhere on a shared machine on both sides of a ratio
+alike.  Inputs: x ~ Normal(0, 3), grad ~ Normal(0, 1),
 y = NAME(x), all C-contiguous; axis functions work along the last axis.
 """
 from __future__ import annotations
@@ -83,34 +86,67 @@ def clock_overhead() -> float:
     return _OVERHEAD[0]
 
 
-def median_seconds(fn: Callable[[], object], repeat: int = DEFAULT_REPEAT,
-                   min_time: float = DEFAULT_MIN_TIME,
-                   restore: Optional[Callable[[], object]] = None) -> float:
-    """Median time of one call of fn over `repeat` batches of auto-scaled size.
+class _Batches:
+    """Timed batches of calls of one implementation, calibrated on creation.
 
     With `restore`, restore() runs before every call outside the timed region:
     each call is then timed on its own and the clock overhead subtracted.
     """
-    clock = time.perf_counter
 
-    def batch(number: int) -> float:
-        if restore is None:
+    def __init__(self, fn: Callable[[], object], min_time: float,
+                 restore: Optional[Callable[[], object]] = None):
+        self.fn = fn
+        self.restore = restore
+        self.time(1)  # warm-up (first-touch page faults, lazy imports, caches)
+        one = self.time(1)
+        self.number = max(1, min(1_000_000, int(min_time / max(one, 1e-9))))
+
+    def time(self, number: int) -> float:
+        """Seconds per call over a batch of `number` calls."""
+        clock = time.perf_counter
+        fn = self.fn
+        if self.restore is None:
             t0 = clock()
             for _ in range(number):
                 fn()
             return (clock() - t0) / number
         total = 0.0
         for _ in range(number):
-            restore()
+            self.restore()
             t0 = clock()
             fn()
             total += clock() - t0
         return max(total / number - clock_overhead(), 0.0)
 
-    batch(1)  # warm-up (first-touch page faults, lazy imports, caches)
-    one = batch(1)
-    number = max(1, min(1_000_000, int(min_time / max(one, 1e-9))))
-    return statistics.median(batch(number) for _ in range(max(1, repeat)))
+    def batch(self) -> float:
+        """Seconds per call over one batch of the calibrated size."""
+        return self.time(self.number)
+
+
+def median_seconds(fn: Callable[[], object], repeat: int = DEFAULT_REPEAT,
+                   min_time: float = DEFAULT_MIN_TIME,
+                   restore: Optional[Callable[[], object]] = None) -> float:
+    """Median time of one call of fn over `repeat` batches of auto-scaled size
+    (restore: see _Batches)."""
+    batches = _Batches(fn, min_time, restore)
+    return statistics.median(batches.batch() for _ in range(max(1, repeat)))
+
+
+def interleaved_medians(calls: dict, repeat: int = DEFAULT_REPEAT,
+                        min_time: float = DEFAULT_MIN_TIME) -> dict:
+    """{key: median seconds per call} for calls {key: (fn, restore or None)}.
+
+    The batches are interleaved: each of `repeat` rounds times one batch of
+    every call in turn, so that load from elsewhere on a shared machine, which
+    comes in bursts, falls on both sides of a speed ratio alike instead of on
+    whichever implementation happened to be running.
+    """
+    batches = {key: _Batches(fn, min_time, restore) for key, (fn, restore) in calls.items()}
+    samples: dict = {key: [] for key in calls}
+    for _ in range(max(1, repeat)):
+        for key, timed in batches.items():
+            samples[key].append(timed.batch())
+    return {key: statistics.median(values) for key, values in samples.items()}
 
 
 # ---- threads ---------------------------------------------------------------------------
@@ -391,15 +427,12 @@ def _arrays(case: Case, dtype, shape, rng) -> dict:
             "saved": x.copy(), "scratch": x.copy()}
 
 
-def _fastest(calls, repeat, min_time, size):
-    """(label, ns per element, {label: ns}) of the fastest call, or (None, None, {})."""
-    timings = {}
-    for label, fn, restore in calls:
-        timings[label] = median_seconds(fn, repeat, min_time, restore) / size * 1e9
+def _fastest(timings: dict):
+    """(label, ns per element) of the fastest of {label: ns}, or (None, None)."""
     if not timings:
-        return None, None, {}
+        return None, None
     best = min(timings, key=timings.get)
-    return best, timings[best], timings
+    return best, timings[best]
 
 
 def bench(names=None, dtypes=("float32", "float64"), sizes=None, repeat=DEFAULT_REPEAT,
@@ -427,13 +460,19 @@ def bench(names=None, dtypes=("float32", "float64"), sizes=None, repeat=DEFAULT_
                         continue
                     with np.errstate(all="ignore"):
                         description, fn, restore = _pyact_call(case, form, arrays)
-                        pyact_ns = median_seconds(fn, repeat, min_time, restore) / size * 1e9
-                        np_label, numpy_ns, np_all = _fastest(
-                            _numpy_calls(case, form, arrays), repeat, min_time, size)
-                        t_label = torch_ns = None
+                        calls = {("pyact", description): (fn, restore)}
+                        for label, fn, restore in _numpy_calls(case, form, arrays):
+                            calls["numpy", label] = (fn, restore)
                         if torch is not None:
-                            t_label, torch_ns, _ = _fastest(
-                                _torch_calls(torch, case, form, arrays), repeat, min_time, size)
+                            for label, fn, restore in _torch_calls(torch, case, form, arrays):
+                                calls["torch", label] = (fn, restore)
+                        seconds = interleaved_medians(calls, repeat, min_time)
+                    ns = {side: {label: t / size * 1e9 for (s, label), t in seconds.items()
+                                 if s == side} for side in ("pyact", "numpy", "torch")}
+                    pyact_ns = ns["pyact"][description]
+                    np_label, numpy_ns = _fastest(ns["numpy"])
+                    t_label, torch_ns = _fastest(ns["torch"])
+                    np_all = ns["numpy"]
                     yield {
                         "op": case.label, "name": case.act.name,
                         "params": dict(case.params), "dtype": str(np.dtype(dtype)),

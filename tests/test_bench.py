@@ -110,6 +110,34 @@ def test_in_place_timing_restores_before_every_call():
         np.testing.assert_array_equal(s, saved)
 
 
+def test_batches_are_interleaved():
+    # Each round times one batch of every implementation in turn, so that load
+    # from elsewhere falls on all of them alike; calibration (two calls each)
+    # comes first, in the same order.
+    order = []
+    calls = {key: ((lambda key=key: order.append(key)), None) for key in ("a", "b", "c")}
+    medians = _bench.interleaved_medians(calls, repeat=3, min_time=0.0)
+    assert set(medians) == {"a", "b", "c"}
+    assert all(t >= 0 for t in medians.values())
+    assert order == ["a", "a", "b", "b", "c", "c"] + ["a", "b", "c"] * 3
+
+
+def test_interleaved_restore_runs_before_every_call():
+    saved = np.linspace(-5, 5, 11)
+    scratch = saved.copy()
+    seen = []
+
+    def step():
+        seen.append(scratch.copy())
+        pyact.sigmoid_(scratch)
+
+    _bench.interleaved_medians({"sigmoid_": (step, lambda: np.copyto(scratch, saved)),
+                                "noop": ((lambda: None), None)}, repeat=2, min_time=0.0)
+    assert len(seen) == 4
+    for s in seen:
+        np.testing.assert_array_equal(s, saved)
+
+
 def test_summary_lines():
     rows = [{"op": "a", "dtype": "float32", "shape": [10], "form": "forward",
              "speedup_numpy": 2.0, "speedup_torch": None},
