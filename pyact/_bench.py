@@ -119,7 +119,13 @@ class _Batches:
         return max(total / number - clock_overhead(), 0.0)
 
     def batch(self) -> float:
-        """Seconds per call over one batch of the calibrated size."""
+        """Seconds per call over one batch of the calibrated size, after one
+        untimed call: interleaved with other implementations, a batch would
+        otherwise start with their data in the caches, a cost that weighs more
+        on the faster side (a batch of a large array is a call or two)."""
+        if self.restore is not None:
+            self.restore()
+        self.fn()
         return self.time(self.number)
 
 

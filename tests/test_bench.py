@@ -111,15 +111,15 @@ def test_in_place_timing_restores_before_every_call():
 
 
 def test_batches_are_interleaved():
-    # Each round times one batch of every implementation in turn, so that load
-    # from elsewhere falls on all of them alike; calibration (two calls each)
-    # comes first, in the same order.
+    # Each round times one batch of every implementation in turn (after one
+    # untimed call), so that load from elsewhere falls on all of them alike;
+    # calibration (two calls each) comes first, in the same order.
     order = []
     calls = {key: ((lambda key=key: order.append(key)), None) for key in ("a", "b", "c")}
     medians = _bench.interleaved_medians(calls, repeat=3, min_time=0.0)
     assert set(medians) == {"a", "b", "c"}
     assert all(t >= 0 for t in medians.values())
-    assert order == ["a", "a", "b", "b", "c", "c"] + ["a", "b", "c"] * 3
+    assert order == ["a", "a", "b", "b", "c", "c"] + ["a", "a", "b", "b", "c", "c"] * 3
 
 
 def test_interleaved_restore_runs_before_every_call():
@@ -133,7 +133,7 @@ def test_interleaved_restore_runs_before_every_call():
 
     _bench.interleaved_medians({"sigmoid_": (step, lambda: np.copyto(scratch, saved)),
                                 "noop": ((lambda: None), None)}, repeat=2, min_time=0.0)
-    assert len(seen) == 4
+    assert len(seen) == 6
     for s in seen:
         np.testing.assert_array_equal(s, saved)
 
