@@ -204,13 +204,29 @@ cdef inline void _add_term(double* rest, double* low, double* ties, double e,
 
 cdef inline void _exp_run(const floating* x, Py_ssize_t n, floating fsign, floating m,
                           double* eh, double* el) noexcept nogil:
-    """eh[i] (+ el[i] for float64) = exp(fsign x[i] - m), i < n."""
+    """eh[i] (+ el[i] for float64) = exp(fsign x[i] - m), i < n; eh and el have room
+    for n rounded up to a multiple of LANES.  GCC ends the loop with one
+    half-width vector step (4 doubles on AVX-512), then scalar steps of ~17 ns an
+    exponential: where those would be needed (n % 4 != 0), the last n % LANES go
+    through a full block of LANES instead (the rest of it copies of x[0], their
+    results unused; rows of 103 took 1.07-1.16x as long without it)."""
     cdef double d, lo
-    cdef Py_ssize_t i
-    for i in range(n):
+    cdef Py_ssize_t i, body = n - n % LANES if n % 4 else n
+    cdef floating tail[LANES]
+    for i in range(body):
         eh[i] = _shifted_exp(fsign * x[i], m, &d, &lo)
         if floating is double:
             el[i] = lo
+    if body == n:
+        return
+    for i in range(LANES):
+        tail[i] = x[0]
+    for i in range(n - body):
+        tail[i] = x[body + i]
+    for i in range(LANES):
+        eh[body + i] = _shifted_exp(fsign * tail[i], m, &d, &lo)
+        if floating is double:
+            el[body + i] = lo
 
 
 cdef void _forward_row(const floating* x, floating* out, Py_ssize_t n, int mode,
