@@ -93,6 +93,7 @@ cdef extern from "vmath.h" nogil:
     float vmf_hardsigmoid(float x)
     float vmf_hardswish(float x)
     float vmf_hardswish_slope_times(float x, float c)
+    float vmf_softsign(float x)
     float vmf_times_pair(float c, float h, float l)
     float vmf_exp_times(float x, float xl, float g, float am, float am_lo, int ea, float x_zero,
                         float x_inf)
@@ -542,6 +543,9 @@ cdef inline float hardswish_df32_times(float x, float grad) noexcept nogil:
     if VM_F32_FMA:
         return vmf_hardswish_slope_times(x, grad)
     return <float>(grad * hardswish_df(<double>x))
+
+cdef inline float softsign_f32(float x) noexcept nogil:
+    return vmf_softsign(x) if VM_F32_FMA else <float>softsign_f(<double>x)
 
 # elu', selu' and celu' times grad: (scale alpha) e^x, or e^(x / alpha), times grad
 # rounded once, the constant's exponent and grad's carried apart from their
