@@ -887,6 +887,20 @@ static inline double vm_log1p_01_d32(double u)
     return (big ? VM_LN2 : 0.0) + (2.0 * s + (s * z) * h);
 }
 
+/* log(1 + h) for h >= 0 (or NaN or inf) to float32 grade, ~2^-33 relative: below
+   h = 1 log1p_01(h); above, 1 + h = 2^k f (f in [1, 2); its rounding, 2^-53
+   relative, is far below that grade) and log1p(h) = k ln2 + log1p_01(f - 1). */
+static inline double vm_log1p_d32(double h)
+{
+    double u = 1.0 + h;
+    uint64_t bits = vm_bits(u);
+    double k = (double)((int64_t)((bits >> 52) & 0x7ff) - 1023);
+    double f = vm_double((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    int small = h < 1.0;
+    double r = (small ? 0.0 : k * VM_LN2) + vm_log1p_01_d32(small ? h : f - 1.0);
+    return h > 0x1.fffffffffffffp1023 ? h : r + (h - h);   /* inf stays inf, NaN NaN */
+}
+
 /* tanh via expm1: -m / (2 + m), m = expm1(-2|x|). */
 static inline double vm_tanh_d32(double x)
 {
