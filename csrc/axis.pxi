@@ -33,7 +33,7 @@ from libc.stdlib cimport malloc, free
 cdef extern from "vmath.h" nogil:
     double vm_exp_or_expm1_dd(double x, int minus_one, int fine, double *lo)
     double vm_exp_d32(double x)
-    double vm_expm1_d32(double x)
+    double vm_exp_or_expm1_d32(double x, int minus_one)
     double vm_log1p_pair(double h, double l, double *lo)
     double vm_log1p_d32(double h)
     void vm_exp_parts(double x, double *hi, double *lo, double *s1, double *s2)
@@ -441,7 +441,7 @@ cdef inline double _log_softmax_vjp_terms(double g, double y, double acc, double
 # A third of the time of the pairs, and it vectorises.
 cdef inline double _log_softmax_vjp_f32(double g, double y, double acc, double low) noexcept nogil:
     cdef int use_m1 = y > MINUS_LN2
-    cdef double t = vm_expm1_d32(y) if use_m1 else vm_exp_d32(y)
+    cdef double t = vm_exp_or_expm1_d32(y, use_m1)
     cdef double base = ((g - acc) - low) if use_m1 else g
     return base - t * (acc + low)
 
