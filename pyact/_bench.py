@@ -47,7 +47,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import _baselines
-from ._api import PUBLIC
+from ._api import PUBLIC as _PUBLIC
 from ._registry import REGISTRY, Activation
 
 FORMS = ("forward", "inplace", "derivative", "backward", "backward_y")
@@ -256,22 +256,25 @@ def shapes_for(act: Activation, sizes) -> list:
 
 # ---- implementations of one case ------------------------------------------------------
 
-def _pyact_call(case: Case, form: str, arrays: dict):
-    """(description, fn, restore) timing pyact for one form."""
+def _pyact_call(case: Case, form: str, arrays: dict, functions: Optional[dict] = None):
+    """(description, fn, restore) timing pyact for one form; functions: the public
+    functions to call (default pyact's own; tools/ab_kernels.py passes another
+    build's)."""
+    public = _PUBLIC if functions is None else functions
     name, p = case.act.name, case.params
     x, g, y, buf, saved = (arrays[k] for k in ("x", "grad", "y", "buf", "saved"))
     if form == "forward":
-        f = PUBLIC[name]
+        f = public[name]
         return "NAME(x, out=buf)", lambda: f(x, out=buf, **p), None
     if form == "inplace":
-        f = PUBLIC[name + "_"]
+        f = public[name + "_"]
         scratch = arrays["scratch"]
         return ("NAME_(x), x restored untimed", lambda: f(scratch, **p),
                 lambda: np.copyto(scratch, saved))
     if form == "derivative":
-        f = PUBLIC[name + "_derivative"]
+        f = public[name + "_derivative"]
         return "NAME_derivative(x, out=buf)", lambda: f(x, out=buf, **p), None
-    f = PUBLIC[name + "_backward"]
+    f = public[name + "_backward"]
     if form == "backward" and case.act.kind != "axis":
         return "NAME_backward(grad, x=x, out=buf)", lambda: f(g, x=x, out=buf, **p), None
     return "NAME_backward(grad, y=y, out=buf)", lambda: f(g, y=y, out=buf, **p), None
@@ -428,7 +431,7 @@ def import_torch():
 def _arrays(case: Case, dtype, shape, rng) -> dict:
     x = rng.normal(0.0, 3.0, shape).astype(dtype)
     grad = rng.normal(0.0, 1.0, shape).astype(dtype)
-    y = PUBLIC[case.act.name](x, **case.params)
+    y = _PUBLIC[case.act.name](x, **case.params)
     return {"x": x, "grad": grad, "y": y, "buf": np.empty_like(x),
             "saved": x.copy(), "scratch": x.copy()}
 

@@ -322,3 +322,27 @@ def test_cli_compare_torch_with_torch():
     assert by_form["inplace"]["torch_impl"] == "torch.sigmoid_(t)"
     assert by_form["backward_y"]["torch_impl"] == "aten.sigmoid_backward(g, y)"
     assert by_form["derivative"]["torch_ns"] is None  # no such kernel in torch
+
+
+def test_ab_kernels_tool_runs(capsys):
+    # tools/ab_kernels.py, for development: two builds' kernels in one process,
+    # called in turn (here the same build twice; only the output is checked,
+    # timings are not asserted)
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "ab_kernels.py"
+    spec = importlib.util.spec_from_file_location("pyact_ab_kernels", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tree = str(pathlib.Path(pyact.__file__).resolve().parents[1])
+    assert tool.main([tree, tree, "--ops", "relu", "softmax", "--sizes", "300",
+                      "--rounds", "3", "--dtypes", "float32"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[2:]]
+    assert [r[:4] for r in rows] == [["relu", "float32", "300", "forward"],
+                                     ["relu", "float32", "300", "backward"],
+                                     ["softmax", "float32", "3x100", "forward"],
+                                     ["softmax", "float32", "3x100", "backward"]]
+    for r in rows:
+        values = [float(v) for v in r[4:]]
+        assert len(values) == 5 and all(v > 0 and np.isfinite(v) for v in values)
