@@ -1178,9 +1178,10 @@ static inline float vmf_tanh(float x)
     t = __builtin_fmaf(t, z, (float)VM_TANHS_3); t = __builtin_fmaf(t, z, (float)VM_TANHS_2);
     t = __builtin_fmaf(t, z, (float)VM_TANHS_1); t = __builtin_fmaf(t, z, (float)VM_TANHS_0);
     float small = __builtin_fmaf(x * z, t, x);
-    float h, l, s1, s2;
-    h = vmf_exp_neg_parts(-2.0f * (a > 10.0f ? 10.0f : a), 0, &l, &s1, &s2);
-    float e = h * s1;                                   /* s2 = 1 here */
+    float h, l;
+    int32_t k;
+    h = vmf_exp_neg_core(-2.0f * (a > 10.0f ? 10.0f : a), &l, &k);
+    float e = h * vmf_float((uint32_t)(k + 127) << 23);   /* k >= -29: one normal scale */
     float big = 1.0f - (e + e) / (1.0f + e);
     return vmf_copysign(a <= 0.55f ? small : big, x);
 }
