@@ -297,6 +297,14 @@ static inline double vm_log1p_01_dd(double u, double *lo)
     return vm_fast_two_sum(r, e, lo);
 }
 
+/* u = 2^k f with f in [1, 2), for a positive normal u; returns k. */
+static inline double vm_split_exponent(double u, double *f)
+{
+    uint64_t bits = vm_bits(u);
+    *f = vm_double((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    return (double)((int64_t)((bits >> 52) & 0x7ff) - 1023);
+}
+
 /* log(1 + (h + l)) for h + l >= 0, |l| <= ulp(h) (or NaN) as hi + *lo.
    Below h = 1 log1p_01(h) + l / (1 + h); above, with 1 + h + l = u + ul and
    u = 2^k f, f in [1, 2): k ln2 + log1p_01(f - 1) + ul / u (f - 1 exact). */
@@ -306,9 +314,7 @@ static inline double vm_log1p_pair(double h, double l, double *lo)
     double u = vm_two_sum(1.0, h, &ul);
     ul += l;
     int small = h < 1.0;
-    uint64_t bits = vm_bits(u);
-    double k = (double)((int64_t)((bits >> 52) & 0x7ff) - 1023);
-    double f = vm_double((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    double f, k = vm_split_exponent(u, &f);
     double w = small ? h : f - 1.0;
     double kd = small ? 0.0 : k;
     double corr = (small ? l / (1.0 + h) : ul / u) + (h - h);   /* h - h: NaN stays NaN */
@@ -865,9 +871,9 @@ static inline double vm_exp_normal_d32(double x)
     return (1.0 + q) * vm_double((uint64_t)(k + 1023) << 52);
 }
 
-/* e^x - 1: the polynomial itself where k = 0 (keeps tiny x exact-relative). */
 /* minus_one ? expm1(x) : e^x from one evaluation (written as a select of two
-   calls, GCC kept both: the float32 log_softmax vjp took 1.2-1.4x as long). */
+   calls, GCC kept both: the float32 log_softmax vjp took 1.2-1.4x as long);
+   e^x - 1 is the polynomial itself where k = 0 (keeps tiny x exact-relative). */
 static inline double vm_exp_or_expm1_d32(double x, int minus_one)
 {
     double kd;
@@ -898,9 +904,7 @@ static inline double vm_log1p_01_d32(double u)
 static inline double vm_log1p_d32(double h)
 {
     double u = 1.0 + h;
-    uint64_t bits = vm_bits(u);
-    double k = (double)((int64_t)((bits >> 52) & 0x7ff) - 1023);
-    double f = vm_double((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    double f, k = vm_split_exponent(u, &f);
     int small = h < 1.0;
     double r = (small ? 0.0 : k * VM_LN2) + vm_log1p_01_d32(small ? h : f - 1.0);
     return h > 0x1.fffffffffffffp1023 ? h : r + (h - h);   /* inf stays inf, NaN NaN */
