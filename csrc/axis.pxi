@@ -182,7 +182,7 @@ cdef inline floating _softmax_out(double eh, double el, double rh, double rl,
 cdef inline double _reciprocal_sum(double total, double total_lo, double* rl) noexcept nogil:
     cdef double sl
     cdef double sh = vm_two_sum(1.0, total, &sl)
-    return vm_dd_div(1.0, 0.0, sh, sl + total_lo, rl)
+    return vm_dd_div_moderate(1.0, 0.0, sh, sl + total_lo, rl)
 
 
 # log(1 + total) as hi + *lo: a pair for float64 data; float32 data needs no more

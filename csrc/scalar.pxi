@@ -34,6 +34,7 @@ cdef extern from "vmath.h" nogil:
     double vm_two_sum(double a, double b, double *err)
     double vm_fast_two_sum(double a, double b, double *err)
     double vm_dd_div(double nh, double nl, double dh, double dl, double *ql)
+    double vm_dd_div_moderate(double nh, double nl, double dh, double dl, double *ql)
     double vm_exp(double x)
     double vm_mul_exp_parts(double c, double hi, double lo, double s1, double s2)
     double vm_mul_exp_split(double am, double ea, double x)

@@ -140,6 +140,20 @@ static inline double vm_dd_div(double nh, double nl, double dh, double dl, doubl
     return q;
 }
 
+/* vm_dd_div for 1 <= dh <= 2^900 (denominators such as 1 + e): one division, as
+   a division costs what ~30 fmas do (vdivpd: 6.3 ns per 8 lanes on AVX-512 here,
+   vfmadd 0.2).  q = nh (1/dh) is within 2 ulp of nh / dh, so nh - q dh is still
+   exact and the pair as accurate; 1/dh stays normal. */
+static inline double vm_dd_div_moderate(double nh, double nl, double dh, double dl, double *ql)
+{
+    double inv = 1.0 / dh, pe;
+    double q = nh * inv;
+    double p = vm_two_prod(q, dh, &pe);
+    double r = (((nh - p) - pe) + nl) - q * dl;
+    *ql = r * inv;
+    return q;
+}
+
 /* ---- exp ------------------------------------------------------------------ */
 
 /* e^r as hi + *lo, r = x - k ln2, k = round(x / ln2) (also as the double *kd), to
@@ -282,7 +296,7 @@ static inline double vm_log1p_01_dd(double u, double *lo)
     double dl;
     double dh = vm_fast_two_sum(2.0, w, &dl);
     double sl;
-    double s = vm_dd_div(w, 0.0, dh, dl, &sl);
+    double s = vm_dd_div_moderate(w, 0.0, dh, dl, &sl);
     double z = s * s;
     double h = VM_LOGD_8;
     h = VM_FMA(h, z, VM_LOGD_7); h = VM_FMA(h, z, VM_LOGD_6); h = VM_FMA(h, z, VM_LOGD_5);
@@ -363,7 +377,7 @@ static inline double vm_sigmoid_parts_dd(double x, double *lo, double *eh, doubl
     double s = vm_fast_two_sum(1.0, e, &sl);
     sl += l;
     int pos = x >= 0;
-    return vm_dd_div(pos ? 1.0 : e, pos ? 0.0 : l, s, sl, lo);
+    return vm_dd_div_moderate(pos ? 1.0 : e, pos ? 0.0 : l, s, sl, lo);
 }
 
 static inline double vm_sigmoid_dd(double x, double *lo)
@@ -435,7 +449,7 @@ static inline double vm_tanh_dd(double x, double *lo)
     double d = vm_fast_two_sum(2.0, m, &dl);
     dl += ml;
     double ql;
-    double q = vm_dd_div(-m, -ml, d, dl, &ql);
+    double q = vm_dd_div_moderate(-m, -ml, d, dl, &ql);
     *lo = vm_mulsign(ql, x);
     return vm_mulsign(q, x);
 }
@@ -734,8 +748,8 @@ static inline double vm_mish_t_dd(double x, double *tl, double *omh, double *oml
     double d = vm_two_sum(numh, pos ? oh : 2.0, &dl);        /* (1 + 2e) + 2e^2 or n + 2 */
     dl += numl + (pos ? ol : 0.0);
     e1 = vm_fast_two_sum(d, dl, &e2);
-    double t = vm_dd_div(numh, numl, e1, e2, tl);
-    *omh = vm_dd_div(oh, ol, e1, e2, oml);
+    double t = vm_dd_div_moderate(numh, numl, e1, e2, tl);
+    *omh = vm_dd_div_moderate(oh, ol, e1, e2, oml);
     return t;
 }
 
