@@ -22,13 +22,15 @@
 
 # (exp, expm1, log1p, tanh, fabs are also used by axis.pxi)
 from libc.math cimport (exp, expm1, log1p, tanh, fabs, expl, expm1l, log1pl, tanhl, INFINITY,
-                        sqrt, sqrtl, fabsl, fmal)
+                        sqrt, sqrtl, fabsl, fmal, erfcl)
 from libc.float cimport DBL_MAX, FLT_MAX
 from cython cimport floating
 
 cdef extern from "vmath.h" nogil:
     # float64 building blocks (see csrc/vmath.h for their measured errors)
     double vm_abs(double x)
+    ctypedef unsigned long long vm_rare_t   # an integer type (vmath.h)
+    vm_rare_t vm_backward_needs_wide(double r, double grad, double x)
     double vm_mulsign(double x, double s)
     double vm_two_prod(double a, double b, double *err)
     double vm_two_sum(double a, double b, double *err)
@@ -118,12 +120,15 @@ cdef extern from "constants.h":
     long double PYACT_GELU_CUBIC
     long double PYACT_SOFTSIGN_SATURATES_ABOVE
 
-# Beyond these |x| the product x * (a factor that is already 0) is 0 in every
-# precision; clamping there keeps x = -inf from giving -inf * 0 = NaN.
+# Beyond these |x| the product x * (a factor that is already 0) is 0 in double
+# (the _LD ones: in long double, whose exponent reaches e^-11400, for the float64
+# backward's rare elements); clamping there keeps x = -inf from giving -inf * 0 = NaN.
 cdef enum:
     GELU_ZERO_BELOW = 40
+    GELU_ZERO_BELOW_LD = 160
     GELU_TANH_ZERO_BELOW = 100
     SILU_ZERO_BELOW = 800
+    SILU_ZERO_BELOW_LD = 12000
 
 ctypedef fused wide_t:
     double
@@ -208,6 +213,13 @@ cdef inline wide_t w_max0(wide_t x) noexcept nogil:
 # has already reached 0 (x * 0 would be NaN at +-inf).
 cdef inline wide_t w_clamp(wide_t x, wide_t bound) noexcept nogil:
     return -bound if x < -bound else (bound if x > bound else x)
+
+# x clamped where silu's and mish's factor e^x is 0 in x's type.
+cdef inline wide_t w_silu_clamp(wide_t x) noexcept nogil:
+    if wide_t is double:
+        return w_clamp(x, <double>SILU_ZERO_BELOW)
+    else:
+        return w_clamp(x, <long double>SILU_ZERO_BELOW_LD)
 
 # sigmoid(x) = 1/(1+e^-x) from e = exp(-|x|): never overflows.
 # sigmoid(x), and sigmoid'(x) = e/(1+e)^2 as *slope, from one e = exp(-|x|) and
@@ -322,8 +334,17 @@ cdef inline wide_t celu_dfy(wide_t y, wide_t alpha) noexcept nogil:
 cdef inline wide_t gelu_none_f(wide_t x) noexcept nogil:
     return vm_gelu_d32(<double>x)
 
+# In long double (the float64 backward's rare elements, far out in the tail):
+# Phi(x) + x phi(x), with x^2 carried exactly (h and fmal's remainder).
 cdef inline wide_t gelu_none_df(wide_t x) noexcept nogil:
-    return vm_gelu_d_d32(<double>x)
+    cdef long double xc, h
+    if wide_t is double:
+        return vm_gelu_d_d32(<double>x)
+    else:
+        xc = w_clamp(x, <long double>GELU_ZERO_BELOW_LD)
+        h = xc * xc
+        return (erfcl(-xc * PYACT_INV_SQRT2) / 2
+                + xc * (expl(-h / 2) * (1 - fmal(xc, xc, -h) / 2) * PYACT_INV_SQRT_2PI))
 
 
 # tanh approximation: x/2 (1 + tanh(u)) = x * sigmoid(2u),
@@ -356,7 +377,7 @@ cdef inline wide_t silu_f(wide_t x) noexcept nogil:
     return xc * w_sigmoid(x)
 
 cdef inline wide_t silu_df(wide_t x) noexcept nogil:
-    cdef wide_t xc = w_clamp(x, <wide_t>SILU_ZERO_BELOW)
+    cdef wide_t xc = w_silu_clamp(x)
     cdef wide_t slope
     cdef wide_t direct = w_sigmoid_both(x, &slope)
     direct = direct + xc * slope
@@ -387,7 +408,7 @@ cdef inline wide_t mish_f(wide_t x) noexcept nogil:
 
 # mish' = t + x sigmoid(x) (1 - t^2), with 1 - t^2 = (1 - t)(2 - (1 - t)).
 cdef inline wide_t mish_df(wide_t x) noexcept nogil:
-    cdef wide_t xc = w_clamp(x, <wide_t>SILU_ZERO_BELOW)
+    cdef wide_t xc = w_silu_clamp(x)
     cdef wide_t om = mish_one_minus_t(x)
     cdef wide_t direct = mish_t(x) + xc * w_sigmoid(x) * (om * (2 - om))
     cdef double near

@@ -840,6 +840,38 @@ static inline double vm_silu_d(double x)
     return vm_abs(x - VM_SILUD0_X0_HI) < VM_SILUD0_W ? near : direct;
 }
 
+/* ---- float64 backward passes: the rare elements ------------------------------------- */
+
+/* 1 where r = grad f'(x) of a float64 backward loop is one of its rare elements, which
+   the loop computes again with f' in long double (F64_WIDE_FIXUP in kernels.pyx.tp),
+   else 0: f' below the normal range and |grad| > 1, where f' rounded first (or
+   clamped) shows its lost digits in the product, or f' beyond the range and
+   |grad| < 1 (inf, or NaN for grad 0).  Not at x = 0, where only tanhshrink's f' is
+   below the normal range, and exactly 0: zeros are common inputs, and the long double
+   path costs tens of ns per element.  Tested on r, not f' (GCC folds a test of f'
+   into the kernels' selects, and the elu and softplus loops then do not vectorise);
+   a < g DBL_MIN as a 2^1022 < g, since g DBL_MIN is subnormal for g < 1 and slow to
+   form.  SSE2 does not vectorise the mask logic (1-byte booleans beside double lanes):
+   there the tests are 0.0/1.0 selects multiplied, in double lanes, which costs more
+   instructions (on AVX-512 elu's loop took 1.26-1.35x the time with them, 1.02-1.11x with
+   masks). */
+#if defined(__AVX2__)
+typedef int vm_rare_t;
+#else
+typedef uint64_t vm_rare_t;   /* the width of the double lanes: SSE2 would have to narrow */
+#endif
+static inline vm_rare_t vm_backward_needs_wide(double r, double grad, double x)
+{
+    double g = vm_abs(grad), a = vm_abs(r);
+#if defined(__AVX2__)
+    return ((a * 0x1p1022 < g) & (g > 1.0) & (x != 0.0)) | (!(a <= DBL_MAX) & (g < 1.0) & (x == x));
+#else
+    double tiny = (a * 0x1p1022 < g ? 1.0 : 0.0) * (g > 1.0 ? 1.0 : 0.0) * (x != 0.0 ? 1.0 : 0.0);
+    double huge = (a <= DBL_MAX ? 0.0 : 1.0) * (g < 1.0 ? 1.0 : 0.0) * (x == x ? 1.0 : 0.0);
+    return vm_bits(0.5 - (tiny + huge)) >> 63;
+#endif
+}
+
 /* ---- float32-grade versions (double arithmetic, ~2^-32 relative) ------------------ */
 
 /* e^r - 1 for x = k ln2 + r, |r| <= ln2/2 (x not clamped): *kd = k as a double
