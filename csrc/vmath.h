@@ -130,13 +130,20 @@ static inline double vm_two_prod(double a, double b, double *err)
     return p;
 }
 
+/* (nh + nl) - q (dh + dl) for a quotient q within a few ulp of nh / dh: nh - q dh
+   exactly (q dh = p + pe), the low parts to first order. */
+static inline double vm_dd_div_remainder(double q, double nh, double nl, double dh, double dl)
+{
+    double pe;
+    double p = vm_two_prod(q, dh, &pe);
+    return (((nh - p) - pe) + nl) - q * dl;
+}
+
 /* (nh + nl) / (dh + dl) to about 2^-104 relative, as q + *ql. */
 static inline double vm_dd_div(double nh, double nl, double dh, double dl, double *ql)
 {
-    double q = nh / dh, pe;
-    double p = vm_two_prod(q, dh, &pe);
-    double r = (((nh - p) - pe) + nl) - q * dl;
-    *ql = r / dh;
+    double q = nh / dh;
+    *ql = vm_dd_div_remainder(q, nh, nl, dh, dl) / dh;
     return q;
 }
 
@@ -146,11 +153,9 @@ static inline double vm_dd_div(double nh, double nl, double dh, double dl, doubl
    exact and the pair as accurate; 1/dh stays normal. */
 static inline double vm_dd_div_moderate(double nh, double nl, double dh, double dl, double *ql)
 {
-    double inv = 1.0 / dh, pe;
+    double inv = 1.0 / dh;
     double q = nh * inv;
-    double p = vm_two_prod(q, dh, &pe);
-    double r = (((nh - p) - pe) + nl) - q * dl;
-    *ql = r * inv;
+    *ql = vm_dd_div_remainder(q, nh, nl, dh, dl) * inv;
     return q;
 }
 
