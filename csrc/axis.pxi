@@ -63,9 +63,12 @@ AXIS_MODES = {"softmax": MODE_SOFTMAX, "log_softmax": MODE_LOG_SOFTMAX,
 cdef enum:
     LANES = 8            # partial accumulators per slice (part of the arithmetic)
     COLS = 16            # slices handled side by side by the column loops
-    SHORT_ROW = 32       # rows up to this length go through the transposed tiles
-    SHORT_ROW_VJP = 16   # the same for the vjp (through tiles, the forward of rows of
-                         # 17-32 ran 0.97-1.9x as fast, the vjp of 24-32 1.05-1.3x slower)
+    SHORT_ROW = 63       # rows up to this length go through the transposed tiles
+                         # (rows of 33-63 ran 0.55-0.95x the time of the row loop, but
+                         # for float32 softmax at 48, 1.11x; from 64 on the row loop
+                         # was faster, up to 1.46x)
+    SHORT_ROW_VJP = 16   # the same for the vjp (through tiles, the vjp of rows of
+                         # 24-32 ran 1.05-1.3x slower)
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
     LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)
@@ -219,18 +222,27 @@ cdef inline void _exp_run(const floating* x, Py_ssize_t n, floating fsign, float
                           double* eh, double* el) noexcept nogil:
     """eh[i] (+ el[i] for float64) = exp(fsign x[i] - m), i < n; eh and el have room
     for n rounded up to a multiple of LANES.  GCC ends the loop with one
-    half-width vector step (4 doubles on AVX-512), then scalar steps of ~17 ns an
-    exponential: where those would be needed (n % 4 != 0), the last n % LANES go
-    through a full block of LANES instead (the rest of it copies of x[0], their
-    results unused; rows of 103 took 1.07-1.16x as long without it)."""
+    half-width vector step (4 doubles on AVX-512; 8 for float32 data, whose loop
+    steps by 16), then scalar steps of ~17 ns an exponential.  Where those would be
+    needed (n % 4 != 0; float32 n % 8 != 0), the last LANES exponentials are
+    computed again as one full block, straight from x (rows of 103 took 1.07-1.16x
+    as long without it, float32 rows of 100 1.12-1.16x); a run shorter than LANES goes
+    through a block of copies (the rest of it x[0], their results unused)."""
     cdef double d, lo
-    cdef Py_ssize_t i, body = n - n % LANES if n % 4 else n
+    cdef Py_ssize_t vector_tail = LANES if floating is float else LANES // 2
+    cdef Py_ssize_t i, body = n - n % LANES if n % vector_tail else n
     cdef floating tail[LANES]
     for i in range(body):
         eh[i] = _shifted_exp(fsign * x[i], m, &d, &lo)
         if floating is double:
             el[i] = lo
     if body == n:
+        return
+    if n >= LANES:   # the last LANES again, straight from x (no scratch copy to wait on)
+        for i in range(LANES):
+            eh[n - LANES + i] = _shifted_exp(fsign * x[n - LANES + i], m, &d, &lo)
+            if floating is double:
+                el[n - LANES + i] = lo
         return
     for i in range(LANES):
         tail[i] = x[0]

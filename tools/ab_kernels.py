@@ -1,7 +1,8 @@
 """A/B timing of two builds of pyact's kernels in one process.
 
     python tools/ab_kernels.py TREE_A TREE_B [--isa LEVEL] [--ops NAME ...]
-                               [--dtypes ...] [--sizes N ...] [--forms ...] [--rounds N]
+                               [--dtypes ...] [--sizes N ...] [--shapes RxC ...]
+                               [--forms ...] [--rounds N]
 
 TREE_A and TREE_B are checkouts with the extension built in place (e.g. a
 `git worktree` of the commit before a change, and the work tree).  Both trees'
@@ -71,6 +72,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ops", nargs="+", default=None, metavar="NAME")
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--sizes", nargs="+", type=int, default=None, metavar="N")
+    parser.add_argument("--shapes", nargs="+", default=None, metavar="RxC",
+                        help="shapes for the softmax family instead of those of --sizes "
+                             "(e.g. 1000x97: rows of 97)")
     parser.add_argument("--forms", nargs="+", default=["forward", "backward"])
     parser.add_argument("--rounds", type=int, default=40, help="paired calls per case")
     parser.add_argument("--threads", type=int, default=1)
@@ -89,7 +93,10 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     for case in _bench.cases(args.ops):
         for dtype in args.dtypes:
-            for shape in _bench.shapes_for(case.act, args.sizes):
+            shapes = _bench.shapes_for(case.act, args.sizes)
+            if args.shapes and case.act.kind == "axis":
+                shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes]
+            for shape in shapes:
                 arrays = _bench._arrays(case, np.dtype(dtype), shape, rng)
                 size = arrays["x"].size
                 for form in args.forms:
