@@ -67,8 +67,9 @@ cdef enum:
                          # (rows of 33-63 ran 0.55-0.95x the time of the row loop, but
                          # for float32 softmax at 48, 1.11x; from 64 on the row loop
                          # was faster, up to 1.46x)
-    SHORT_ROW_VJP = 16   # the same for the vjp (through tiles, the vjp of rows of
-                         # 24-32 ran 1.05-1.3x slower)
+    SHORT_ROW_VJP = 23   # the same for the vjp (rows of 17-23 ran 0.48-0.92x the
+                         # time through the tiles; from 24 on the row loop was as fast
+                         # or faster, 1.1-1.9x at 32-128)
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
     LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)

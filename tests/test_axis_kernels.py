@@ -23,7 +23,7 @@ from pyact._registry import AXIS
 DTYPES = (np.float32, np.float64)
 IDS = [a.name for a in AXIS]
 # lengths around the loop crossovers: the tile/row switches (after 63 forward,
-# after 16 for the vjp), several multiples of the lane count, and row lengths
+# after 23 for the vjp), several multiples of the lane count, and row lengths
 # that are not (their exponentials' last block is computed twice); 1000 is a
 # long row
 LENGTHS = list(range(1, 41)) + [47, 48, 63, 64, 65, 71, 100, 103, 1000]
@@ -149,7 +149,7 @@ def special_rows(act, n):
     return np.array(rows)
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 16, 17, 32, 33, 40, 63, 64, 65, 1000])
+@pytest.mark.parametrize("n", [1, 2, 7, 16, 17, 23, 24, 32, 33, 40, 63, 64, 65, 1000])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", AXIS, ids=IDS)
 def test_masks_and_bad_slices_every_loop_shape(act, dtype, n):
@@ -235,7 +235,7 @@ def test_strided_axis_equals_last_axis_bitwise(act, dtype):
 def test_rows_alone_equal_rows_in_blocks_bitwise(act, dtype):
     # a row gives the same bits alone (one partial tile) as inside a block of
     # rows, and as a long row when it is longer than the short-row limit
-    for n in (3, 10, 16, 17, 32, 33, 40, 63, 64, 65):
+    for n in (3, 10, 16, 17, 23, 24, 32, 33, 40, 63, 64, 65):
         x = data((35, n), dtype, seed=n)
         y = fwd(act)(x, axis=-1)
         for i in (0, 16, 34):
