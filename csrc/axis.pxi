@@ -64,8 +64,9 @@ cdef enum:
     LANES = 8            # partial accumulators per slice (part of the arithmetic)
     COLS = 16            # slices handled side by side by the column loops
     SHORT_ROW = 63       # rows up to this length go through the transposed tiles
-                         # (rows of 33-63 ran 0.55-0.95x the time of the row loop, but
-                         # for float32 softmax at 48, 1.11x; from 64 on the row loop
+                         # (rows of 33-63 ran 0.55-0.98x the time of the row loop,
+                         # except at 48 and 56, where the row loop has no tail: float32
+                         # softmax 1.11x, float64 0.94-1.01x; from 64 on the row loop
                          # was faster, up to 1.46x)
     SHORT_ROW_VJP = 23   # the same for the vjp (rows of 17-23 ran 0.48-0.92x the
                          # time through the tiles; from 24 on the row loop was as fast
