@@ -66,11 +66,11 @@ cdef enum:
     SHORT_ROW = 63       # rows up to this length go through the transposed tiles
                          # (rows of 33-63 ran 0.55-0.98x the time of the row loop,
                          # except at 48 and 56, where the row loop has no tail: float32
-                         # softmax 1.11x, float64 0.94-1.01x; from 64 on the row loop
-                         # was faster, up to 1.46x)
+                         # softmax 1.11x, float64 0.94-1.01x; at 64-128 the tiles took
+                         # 1.04-1.46x, but float64 log_softmax 0.87-1.07x)
     SHORT_ROW_VJP = 23   # the same for the vjp (rows of 17-23 ran 0.48-0.92x the
-                         # time through the tiles; from 24 on the row loop was as fast
-                         # or faster, 1.1-1.9x at 32-128)
+                         # time through the tiles; at 24 0.87-1.15x, at 32-128
+                         # 1.01-1.89x)
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
     LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)
