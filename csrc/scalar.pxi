@@ -45,6 +45,8 @@ cdef extern from "vmath.h" nogil:
     double vm_exp_dd(double x, double *lo)
     double vm_expm1(double x)
     double vm_expm1_dd(double x, double *lo)
+    double vm_expm1_nonpos(double y)
+    double vm_expm1_nonpos_dd(double y, double *lo)
     double vm_softplus(double x)
     double vm_softplus_dd(double x, double *lo)
     double vm_sigmoid(double x)
@@ -672,7 +674,7 @@ cdef inline double tanh_dfy64(double y) noexcept nogil:
 
 
 cdef inline double elu_f64(double x, double alpha) noexcept nogil:
-    return x if x > 0 else alpha * vm_expm1(w_min0(x))
+    return x if x > 0 else alpha * vm_expm1_nonpos(w_min0(x))
 
 # alpha e^x rounded once: also where e^x alone underflows (a huge alpha); alpha's
 # parts first, outside the select, so that GCC lifts them out of the loop
@@ -696,7 +698,7 @@ cdef inline double _selu_scaled(double h, double l) noexcept nogil:
 
 cdef inline double selu_f64(double x) noexcept nogil:
     cdef double lo
-    cdef double h = vm_expm1_dd(w_min0(x), &lo)
+    cdef double h = vm_expm1_nonpos_dd(w_min0(x), &lo)
     return <double>PYACT_SELU_SCALE * x if x > 0 else _selu_scaled(h, lo)
 
 # grad selu'(x) for x <= 0 is grad v s2, v = scale alpha e^x / s2 at the normal

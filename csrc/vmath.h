@@ -28,8 +28,9 @@
    Measured max errors (tests/test_vmath.py: ULP of the float64 result against
    long double NumPy, 200k-400k samples over the whole range incl. subnormal
    results):
-     vm_exp 0.74   vm_expm1 0.80   vm_log1p_01 0.85   vm_sigmoid 0.74
-     vm_sigmoid_slope 0.74   vm_tanh 0.67   vm_softplus 0.75   vm_tanhshrink 1.53
+     vm_exp 0.74   vm_expm1 0.80   vm_expm1_nonpos 0.52   vm_log1p_01 0.85
+     vm_sigmoid 0.74   vm_sigmoid_slope 0.74   vm_tanh 0.53   vm_softplus 0.75
+     vm_tanhshrink 1.53
    and of the float32-grade ones, as relative error in double on sweeps of
    float32 inputs: exp 2^-37.8, expm1 2^-36.0, log1p 2^-33.6, tanh 2^-36.3
    (the float32 kernels built on them: <= 0.5 + 2^-9 ULP, see python -m pyact check).
@@ -163,22 +164,38 @@ static inline double vm_dd_div_moderate(double nh, double nl, double dh, double 
 
 /* ---- exp ------------------------------------------------------------------ */
 
-/* e^r as hi + *lo, r = x - k ln2, k = round(x / ln2) (also as the double *kd), to
-   ~2^-60; NaN passes through and gives NaN hi.  fine: see vm_exp_parts_impl. */
-static inline double vm_exp_core(double x, double *lo, double *kd_out, int64_t *k_out, int fine)
+/* r = x - k ln2 with k = round(x / ln2) (also as the double *kd); r + *rerr is the
+   reduced argument to ~2^-100 (|x| < 2^11: callers clamp). */
+static inline double vm_exp_reduce(double x, double *rerr, double *kd_out, int64_t *k_out)
 {
-    double t = x * VM_INV_LN2 + VM_MAGIC;
+    double t = VM_FMA(x, VM_INV_LN2, VM_MAGIC);
     double kd = t - VM_MAGIC;
     *kd_out = kd;
     *k_out = (int64_t)(vm_bits(t) - vm_bits(VM_MAGIC));
-    double rh = x - kd * VM_LN2_HI; /* exact */
+    double rh = VM_FMA(kd, -VM_LN2_HI, x); /* exact */
     double rl = kd * -VM_LN2_LO;
     double r = rh + rl;
-    double rerr = (rh - r) + rl;
-    double g1 = VM_EXPD_10;
-    g1 = VM_FMA(g1, r, VM_EXPD_9); g1 = VM_FMA(g1, r, VM_EXPD_8); g1 = VM_FMA(g1, r, VM_EXPD_7);
-    g1 = VM_FMA(g1, r, VM_EXPD_6); g1 = VM_FMA(g1, r, VM_EXPD_5); g1 = VM_FMA(g1, r, VM_EXPD_4);
-    g1 = VM_FMA(g1, r, VM_EXPD_3); g1 = VM_FMA(g1, r, VM_EXPD_2); g1 = VM_FMA(g1, r, VM_EXPD_1);
+    *rerr = (rh - r) + rl;
+    return r;
+}
+
+/* g(r) in e^r = 1 + r + r^2 (1/2 + r g(r)), |r| <= ln2/2. */
+static inline double vm_exp_poly(double r)
+{
+    double g = VM_EXPD_10;
+    g = VM_FMA(g, r, VM_EXPD_9); g = VM_FMA(g, r, VM_EXPD_8); g = VM_FMA(g, r, VM_EXPD_7);
+    g = VM_FMA(g, r, VM_EXPD_6); g = VM_FMA(g, r, VM_EXPD_5); g = VM_FMA(g, r, VM_EXPD_4);
+    g = VM_FMA(g, r, VM_EXPD_3); g = VM_FMA(g, r, VM_EXPD_2); g = VM_FMA(g, r, VM_EXPD_1);
+    return g;
+}
+
+/* e^r as hi + *lo, r = x - k ln2 (vm_exp_reduce), to ~2^-60; NaN passes through
+   and gives NaN hi.  fine: see vm_exp_parts_impl. */
+static inline double vm_exp_core(double x, double *lo, double *kd_out, int64_t *k_out, int fine)
+{
+    double rerr;
+    double r = vm_exp_reduce(x, &rerr, kd_out, k_out);
+    double g1 = vm_exp_poly(r);
     double e1;
     double a = vm_fast_two_sum(1.0, r, &e1);
     if (!fine) {
@@ -288,6 +305,36 @@ static inline double vm_expm1(double x)
 {
     double lo;
     double hi = vm_expm1_dd(x, &lo);
+    return hi + lo;
+}
+
+/* e^y - 1 for y <= 0 (or NaN) as hi + *lo, ~2^-60 relative, without the scales of
+   vm_exp_parts: (2^k - 1) + 2^k expm1(r), both exact pairs, expm1(r) with r^2/2
+   exact (VM_EXPD_0 = 1/2) and only r^3 g(r) rounded.  y is clamped at -40, where
+   e^y < 2^-57 (2^k stays normal), and beyond which hi + lo rounds to -1 even
+   times a huge factor.  y = -0 gives +0. */
+static inline double vm_expm1_nonpos_dd(double y, double *lo)
+{
+    double rerr, kd;
+    int64_t k;
+    double r = vm_exp_reduce(y < -40.0 ? -40.0 : y, &rerr, &kd, &k);
+    double g = vm_exp_poly(r);
+    double r2l, e1, el, sl, ml;
+    double r2h = vm_two_prod(r, r, &r2l);
+    double pl = 0.5 * r2l + (r2h * r) * g + VM_FMA(rerr, r, rerr);
+    double eh = vm_fast_two_sum(r, 0.5 * r2h, &e1);   /* |r| <= ln2/2: r >= r^2/2 */
+    eh = vm_fast_two_sum(eh, e1 + pl, &el);
+    double s = vm_double((uint64_t)(k + 1023) << 52);
+    double sm1 = vm_fast_two_sum(-1.0, s, &sl);        /* k <= 0 */
+    double m = vm_fast_two_sum(sm1, s * eh, &ml);      /* k = 0: sm1 = 0; else |sm1| >= 1/2 */
+    *lo = ml + (s * el + sl);
+    return m;
+}
+
+static inline double vm_expm1_nonpos(double y)
+{
+    double lo;
+    double hi = vm_expm1_nonpos_dd(y, &lo);
     return hi + lo;
 }
 
@@ -448,15 +495,16 @@ static inline double vm_tanh_slope_times(double x, double c)
 
 /* ---- tanh ------------------------------------------------------------------------ */
 
-/* tanh(x) = -m / (2 + m), m = expm1(-2|x|), sign of x; as hi + *lo.  0.51 ULP. */
+/* tanh(x) = -m / (2 + m), m = expm1(-2|x|), sign of x; as hi + *lo.  0.55 ULP.
+   0 - m: +0 where m = -0, so that tanh(-0) = -0. */
 static inline double vm_tanh_dd(double x, double *lo)
 {
     double ml, dl;
-    double m = vm_expm1_dd(-2.0 * vm_abs(x), &ml);
+    double m = vm_expm1_nonpos_dd(-2.0 * vm_abs(x), &ml);
     double d = vm_fast_two_sum(2.0, m, &dl);
     dl += ml;
     double ql;
-    double q = vm_dd_div_moderate(-m, -ml, d, dl, &ql);
+    double q = vm_dd_div_moderate(0.0 - m, -ml, d, dl, &ql);
     *lo = vm_mulsign(ql, x);
     return vm_mulsign(q, x);
 }

@@ -3,12 +3,13 @@
 
 cdef enum:
     P_EXP, P_EXPM1, P_LOG1P01, P_SIGMOID, P_SIGMOID_SLOPE, P_TANH, P_SOFTPLUS, P_TANHSHRINK, \
-        P_EXP_D32, P_EXPM1_D32, P_LOG1P01_D32, P_TANH_D32
+        P_EXP_D32, P_EXPM1_D32, P_LOG1P01_D32, P_TANH_D32, P_EXPM1_NONPOS
 
 _VMATH_PROBES = {"exp": P_EXP, "expm1": P_EXPM1, "log1p_01": P_LOG1P01, "sigmoid": P_SIGMOID,
                 "sigmoid_slope": P_SIGMOID_SLOPE, "tanh": P_TANH, "softplus": P_SOFTPLUS,
                 "tanhshrink": P_TANHSHRINK, "exp_d32": P_EXP_D32, "expm1_d32": P_EXPM1_D32,
-                "log1p_01_d32": P_LOG1P01_D32, "tanh_d32": P_TANH_D32}
+                "log1p_01_d32": P_LOG1P01_D32, "tanh_d32": P_TANH_D32,
+                "expm1_nonpos": P_EXPM1_NONPOS}
 
 cdef extern from "vmath.h" nogil:
     double vm_log1p_01_dd(double u, double *lo)
@@ -45,5 +46,7 @@ def _vmath_probe(str name, const double[::1] x, double[::1] out):
                 out[i] = vm_expm1_d32(x[i])
             elif which == P_LOG1P01_D32:
                 out[i] = vm_log1p_01_d32(x[i])
+            elif which == P_EXPM1_NONPOS:
+                out[i] = vm_expm1_nonpos(x[i])
             else:
                 out[i] = vm_tanh_d32(x[i])

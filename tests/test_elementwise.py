@@ -21,6 +21,7 @@ from conftest import (
     assert_ulp, case_params, check_all_forms, exact_backward, exact_backward_y,
     exact_derivative, exact_forward, fn, wide, y_allowed,
 )
+import pyact
 from pyact import _check
 from pyact import reference as ref
 
@@ -171,6 +172,14 @@ def test_nan_propagates(act, params, dtype):
     assert np.isnan(fn(act, "_derivative")(x, **params)).all()
     assert np.isnan(fn(act, "_backward")(np.ones_like(x), x=x, **params)).all()
     assert np.isnan(fn(act)(dtype(np.nan), **params))
+
+
+def test_tanh_keeps_the_sign_of_zero(dtype):
+    # tanh is odd and C's tanh(-0) is -0 (the float64 kernel once gave +0)
+    x = np.array([-0.0, 0.0] * 20, dtype=dtype)
+    for got in (pyact.tanh(x), pyact.tanh(x[:1]), pyact.tanh_(x.copy())):
+        assert (got == 0).all()
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(np.tanh(x[:got.size])))
 
 
 # ---- 3. derivatives: finite differences, backward consistency -----------------------

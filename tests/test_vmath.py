@@ -41,10 +41,11 @@ def _sample64(lo, hi, n=400_000, seed=0):
 FLOAT64_CASES = [
     ("exp", np.exp, (-745.2, 709.8), 0.8),
     ("expm1", np.expm1, (-745.2, 709.8), 0.85),
+    ("expm1_nonpos", np.expm1, (-745.2, 0.0), 0.6),
     ("log1p_01", np.log1p, (0.0, 1.0), 0.9),
     ("sigmoid", _ld_sigmoid, (-745.2, 745.2), 0.8),
     ("sigmoid_slope", lambda x: _ld_sigmoid(x) * _ld_sigmoid(-x), (-745.2, 745.2), 0.8),
-    ("tanh", np.tanh, (-30.0, 30.0), 0.7),
+    ("tanh", np.tanh, (-30.0, 30.0), 0.6),
     ("softplus", lambda x: np.where(x > 0, x, 0) + np.log1p(np.exp(-np.abs(x))), (-745.2, 800.0), 0.8),
     ("tanhshrink", _ld_tanhshrink, (-3.0, 3.0), 1.6),
 ]
@@ -72,7 +73,11 @@ def test_exp_special_values():
     xs = np.linspace(-745.13, -708.4, 200_001)
     assert ref.ulp_error(probe("exp", xs), np.exp(xs.astype(LD)), np.float64).max() <= 0.8
     assert np.isnan(probe("tanh", np.array([np.nan])))[0]
-    assert probe("tanh", np.array([np.inf, -np.inf, -0.0])).tolist() == [1.0, -1.0, -0.0]
+    got = probe("tanh", np.array([np.inf, -np.inf, -0.0, 0.0]))
+    assert got.tolist() == [1.0, -1.0, 0.0, 0.0] and np.signbit(got).tolist() == [False, True, True, False]
+    got = probe("expm1_nonpos", np.array([np.nan, -np.inf, -40.0, -50.0, -0.0, 0.0, -5e-324]))
+    assert np.isnan(got[0]) and got[1:4].tolist() == [-1.0, -1.0, -1.0]
+    assert got[4:6].tolist() == [0.0, 0.0] and got[6] == -5e-324
 
 
 def _float32_sweep(lo, hi, stride):
