@@ -71,6 +71,9 @@ cdef enum:
     SHORT_ROW_VJP = 23   # the same for the vjp (rows of 17-23 ran 0.48-0.92x the
                          # time through the tiles; at 24 0.87-1.15x, at 32-128
                          # 1.01-1.89x)
+    TILE_BY_ROW_F64 = 13 # float64 tiles of rows up to this length are copied 16 slices
+                         # (one tile row) at a time, as float32 tiles always are (rows
+                         # of 5-13: 0.85-0.99x the time; from 15 on 0.97-1.04x)
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
     LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)
@@ -674,7 +677,7 @@ cdef void _backward_cols(const floating* grad, const floating* y, floating* out,
 cdef inline void _tile_in(floating* tile, const floating* block, Py_ssize_t n,
                           Py_ssize_t w) noexcept nogil:
     cdef Py_ssize_t i, j
-    if floating is float and w == COLS:
+    if w == COLS and (floating is float or n <= TILE_BY_ROW_F64):
         for i in range(n):
             for j in range(COLS):
                 tile[i * COLS + j] = block[j * n + i]
@@ -687,7 +690,7 @@ cdef inline void _tile_in(floating* tile, const floating* block, Py_ssize_t n,
 cdef inline void _tile_out(floating* block, const floating* tile, Py_ssize_t n,
                            Py_ssize_t w) noexcept nogil:
     cdef Py_ssize_t i, j
-    if floating is float and w == COLS:
+    if w == COLS and (floating is float or n <= TILE_BY_ROW_F64):
         for i in range(n):
             for j in range(COLS):
                 block[j * n + i] = tile[i * COLS + j]
