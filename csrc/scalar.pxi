@@ -288,7 +288,8 @@ cdef inline wide_t tanh_dfy(wide_t y) noexcept nogil:
 
 
 cdef inline wide_t elu_f(wide_t x, wide_t alpha) noexcept nogil:
-    return x if x > 0 else alpha * v_expm1(w_min0(x))
+    # >=: elu(-0) = -0; the argument under the same test, so that one mask serves
+    return x if x >= 0 else alpha * v_expm1(0 if x >= 0 else x)
 
 cdef inline wide_t elu_df(wide_t x, wide_t alpha) noexcept nogil:
     return 1 if x > 0 else alpha * v_exp(w_min0(x))
@@ -300,7 +301,7 @@ cdef inline wide_t elu_dfy(wide_t y, wide_t alpha) noexcept nogil:
 cdef inline wide_t selu_f(wide_t x) noexcept nogil:
     cdef wide_t scale = <wide_t>PYACT_SELU_SCALE
     cdef wide_t scaled_alpha = <wide_t>PYACT_SELU_SCALED_ALPHA
-    return scale * x if x > 0 else scaled_alpha * v_expm1(w_min0(x))
+    return scale * x if x >= 0 else scaled_alpha * v_expm1(0 if x >= 0 else x)
 
 cdef inline wide_t selu_df(wide_t x) noexcept nogil:
     cdef wide_t scale = <wide_t>PYACT_SELU_SCALE
@@ -317,7 +318,7 @@ cdef inline wide_t selu_dfy(wide_t y) noexcept nogil:
 
 
 cdef inline wide_t celu_f(wide_t x, wide_t alpha) noexcept nogil:
-    return x if x > 0 else alpha * v_expm1(w_min0(x) / alpha)
+    return x if x >= 0 else alpha * v_expm1((0 if x >= 0 else x) / alpha)
 
 cdef inline wide_t celu_df(wide_t x, wide_t alpha) noexcept nogil:
     return 1 if x > 0 else v_exp(w_min0(x) / alpha)
@@ -450,7 +451,7 @@ cdef inline wide_t tanhshrink_f(wide_t x) noexcept nogil:
         <wide_t>17 / 315 + x2 * (<wide_t>-62 / 2835 + x2 * (<wide_t>1382 / 155925 + x2 * (
             <wide_t>-21844 / 6081075 + x2 * (<wide_t>929569 / <wide_t>638512875.0
                                             + x2 * (<wide_t>-6404582 / <wide_t>10854718875.0))))))))
-    return series if w_abs(x) < <wide_t>0.1 else x - v_tanh(x)
+    return (series if w_abs(x) < <wide_t>0.1 else x - v_tanh(x)) + 0   # + 0: +0 at -0, as x - tanh(x)
 
 cdef inline wide_t tanhshrink_df(wide_t x) noexcept nogil:
     cdef wide_t t = v_tanh(x)
@@ -674,7 +675,7 @@ cdef inline double tanh_dfy64(double y) noexcept nogil:
 
 
 cdef inline double elu_f64(double x, double alpha) noexcept nogil:
-    return x if x > 0 else alpha * vm_expm1_nonpos(w_min0(x))
+    return x if x >= 0 else alpha * vm_expm1_nonpos(0 if x >= 0 else x)   # as elu_f
 
 # alpha e^x rounded once: also where e^x alone underflows (a huge alpha); alpha's
 # parts first, outside the select, so that GCC lifts them out of the loop
@@ -698,8 +699,8 @@ cdef inline double _selu_scaled(double h, double l) noexcept nogil:
 
 cdef inline double selu_f64(double x) noexcept nogil:
     cdef double lo
-    cdef double h = vm_expm1_nonpos_dd(w_min0(x), &lo)
-    return <double>PYACT_SELU_SCALE * x if x > 0 else _selu_scaled(h, lo)
+    cdef double h = vm_expm1_nonpos_dd(0 if x >= 0 else x, &lo)
+    return <double>PYACT_SELU_SCALE * x if x >= 0 else _selu_scaled(h, lo)
 
 # grad selu'(x) for x <= 0 is grad v s2, v = scale alpha e^x / s2 at the normal
 # scale of vm_exp_parts (s2 a power of two).  Where the slope is subnormal

@@ -1339,7 +1339,7 @@ static inline float vmf_tanhshrink(float x)
     float ub = u - s;
     float big = u + (((s - (u - ub)) + (q - ub)) + ql);
     big = a > 0x1p24f ? a : big;                        /* (a - 1) + q rounds to a there */
-    return vmf_copysign(a <= 1.0f ? small : big, x);
+    return vmf_copysign(a <= 1.0f ? small : big, x) + 0.0f;   /* + 0: x - tanh(x) is +0 at -0 */
 }
 
 /* c sigmoid(x) rounded once (grad times sigmoid, also where it is subnormal). */

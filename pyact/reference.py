@@ -752,7 +752,7 @@ def leaky_relu_derivative_y(y, negative_slope=0.01):
 @_elementwise
 def elu(x, alpha=1.0):
     a = _scalar(alpha, x.dtype)
-    return np.where(x > 0, x, a * np.expm1(x))
+    return np.where(x >= 0, x, a * np.expm1(x))   # x itself at +-0, as PyTorch
 
 
 @_elementwise
@@ -770,7 +770,7 @@ def elu_derivative_y(y, alpha=1.0):
 @_elementwise
 def selu(x):
     c = _consts(x.dtype)
-    return np.where(x > 0, c.selu_scale * x, c.selu_sa[0] * np.expm1(x))
+    return np.where(x >= 0, c.selu_scale * x, c.selu_sa[0] * np.expm1(x))
 
 
 @_elementwise
@@ -792,7 +792,7 @@ def celu(x, alpha=1.0):
     a = _scalar(alpha, x.dtype)
     q, ql = _div_dw(x, a)   # exact x/alpha: exp amplifies its rounding by |x/alpha|
     corr = _finite_or_zero(np.exp(q) * ql)   # expm1(q + ql) to first order
-    return np.where(x > 0, x, a * (np.expm1(q) + corr))
+    return np.where(x >= 0, x, a * (np.expm1(q) + corr))
 
 
 @_elementwise

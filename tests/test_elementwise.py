@@ -174,12 +174,17 @@ def test_nan_propagates(act, params, dtype):
     assert np.isnan(fn(act)(dtype(np.nan), **params))
 
 
-def test_tanh_keeps_the_sign_of_zero(dtype):
-    # tanh is odd and C's tanh(-0) is -0 (the float64 kernel once gave +0)
+@pytest.mark.parametrize("act,params", case_params(ALL_CASES))
+def test_sign_of_zero_results(act, params, dtype):
+    # f(+-0) has the sign of the reference's zero (tanh(-0) = -0, elu(-0) = -0,
+    # x - tanh(x) = +0 at -0: the IEEE evaluation of the formula, as PyTorch);
+    # the float64 tanh once gave +0, the elu family +0 and float32 tanhshrink -0
     x = np.array([-0.0, 0.0] * 20, dtype=dtype)
-    for got in (pyact.tanh(x), pyact.tanh(x[:1]), pyact.tanh_(x.copy())):
-        assert (got == 0).all()
-        np.testing.assert_array_equal(np.signbit(got), np.signbit(np.tanh(x[:got.size])))
+    exact = act.reference(x.astype(ref.evaluation_dtype(dtype)), **params)
+    for part in (slice(None), slice(0, 1), slice(1, 2)):   # vector loop and scalar tail
+        got, want = fn(act)(x[part], **params), exact[part]
+        zero = want == 0
+        np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]))
 
 
 # ---- 3. derivatives: finite differences, backward consistency -----------------------
