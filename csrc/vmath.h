@@ -165,7 +165,7 @@ static inline double vm_dd_div_moderate(double nh, double nl, double dh, double 
 /* ---- exp ------------------------------------------------------------------ */
 
 /* r = x - k ln2 with k = round(x / ln2) (also as the double *kd); r + *rerr is the
-   reduced argument to ~2^-100 (|x| < 2^11: callers clamp). */
+   reduced argument to ~2^-100 (k VM_LN2_HI is exact for |k| < 2^11: callers clamp x). */
 static inline double vm_exp_reduce(double x, double *rerr, double *kd_out, int64_t *k_out)
 {
     double t = VM_FMA(x, VM_INV_LN2, VM_MAGIC);
