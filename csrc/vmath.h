@@ -179,14 +179,17 @@ static inline double vm_exp_reduce(double x, double *rerr, double *kd_out, int64
     return r;
 }
 
-/* g(r) in e^r = 1 + r + r^2 (1/2 + r g(r)), |r| <= ln2/2. */
+/* g(r) in e^r = 1 + r + r^2 (1/2 + r g(r)), |r| <= ln2/2.  Estrin's scheme: 4 dependent
+   steps instead of Horner's 9 (the float64 exp kernels ran 0.93x the time: their loops
+   wait on this chain more than on the vector ports). */
 static inline double vm_exp_poly(double r)
 {
-    double g = VM_EXPD_10;
-    g = VM_FMA(g, r, VM_EXPD_9); g = VM_FMA(g, r, VM_EXPD_8); g = VM_FMA(g, r, VM_EXPD_7);
-    g = VM_FMA(g, r, VM_EXPD_6); g = VM_FMA(g, r, VM_EXPD_5); g = VM_FMA(g, r, VM_EXPD_4);
-    g = VM_FMA(g, r, VM_EXPD_3); g = VM_FMA(g, r, VM_EXPD_2); g = VM_FMA(g, r, VM_EXPD_1);
-    return g;
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double c12 = VM_FMA(VM_EXPD_2, r, VM_EXPD_1), c34 = VM_FMA(VM_EXPD_4, r, VM_EXPD_3);
+    double c56 = VM_FMA(VM_EXPD_6, r, VM_EXPD_5), c78 = VM_FMA(VM_EXPD_8, r, VM_EXPD_7);
+    double c910 = VM_FMA(VM_EXPD_10, r, VM_EXPD_9);
+    double c14 = VM_FMA(c34, r2, c12), c58 = VM_FMA(c78, r2, c56);
+    return VM_FMA(c910, r8, VM_FMA(c58, r4, c14));
 }
 
 /* e^r as hi + *lo, r = x - k ln2 (vm_exp_reduce), to ~2^-60; NaN passes through
