@@ -30,7 +30,9 @@ def config() -> dict:
     instruction-set level of the kernels in use (PYACT_ISA forces one),
     "isa_available" the levels built that this CPU can run, "openmp" whether the
     kernels are threaded and "num_threads" the most threads a kernel call uses
-    (pyact.set_num_threads).
+    (pyact.set_num_threads); "stream_min_bytes" is the output size from which the
+    piecewise-linear kernels (and softsign, hardswish) write out-of-place results
+    with streaming stores, which bypass the caches (None: the level has none).
     """
     build = _dispatch.kernels.BUILD_INFO
     return {
@@ -49,6 +51,8 @@ def config() -> dict:
         "openmp": _threads.openmp(),
         "openmp_version": _openmp_version(),
         "num_threads": _threads.get_num_threads(),
+        "stream_min_bytes": (_dispatch.kernels._stream_tuning()
+                             if _dispatch.kernels.STREAM_STORES else None),
     }
 
 

@@ -766,8 +766,8 @@ def test_every_kernel_family_has_a_registry_entry_and_vice_versa():
         for fam in act.kernel_names:
             registry_families[fam] = act
     assert families == set(registry_families)
-    accounted = {"AXIS_MODES", "BUILD_INFO", "softmax_rows", "softmax_backward_rows",
-                 "install_fallbacks"}
+    accounted = {"AXIS_MODES", "BUILD_INFO", "STREAM_STORES", "softmax_rows",
+                 "softmax_backward_rows", "install_fallbacks"}
     # every elementwise public function has a compiled fast path, and it is
     # what pyact exports
     for act in ELEMENTWISE + AXIS:

@@ -3,6 +3,7 @@ dependency, and a configuration report with every field a bug report needs."""
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import platform
 import re
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def test_config_reports_build_and_runtime():
     cfg = pyact.config()
     assert list(cfg) == ["version", "python", "platform", "numpy", "numpy_build", "cython",
                          "compiler", "cflags", "compile_args", "isa", "isa_flags",
-                         "isa_available", "openmp", "openmp_version", "num_threads"]
+                         "isa_available", "openmp", "openmp_version", "num_threads",
+                         "stream_min_bytes"]
     assert cfg["numpy"] == np.__version__
     for key in ("numpy_build", "cython"):
         assert re.match(r"^\d+\.\d+", cfg[key]), (key, cfg[key])
@@ -74,6 +76,10 @@ def test_config_reports_build_and_runtime():
     else:
         assert cfg["openmp_version"].startswith("none")
     assert cfg["num_threads"] == pyact.get_num_threads() >= 1
+    # every x86-64 level has streaming stores (SSE2 at least); other targets none
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    assert (cfg["stream_min_bytes"] is not None) is x86
+    assert cfg["stream_min_bytes"] is None or cfg["stream_min_bytes"] >= 1 << 20
 
 
 def test_show_config_prints_every_field(capsys):
