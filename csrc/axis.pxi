@@ -32,11 +32,11 @@ from libc.stdlib cimport malloc, free
 
 cdef extern from "vmath.h" nogil:
     double vm_exp_or_expm1_dd(double x, int minus_one, int fine, double *lo)
-    double vm_exp_d32(double x)
+    double vm_exp_normal_d32(double x)
+    double vm_exp_nonpos_scaled(double x, double *lo)
     double vm_exp_or_expm1_d32(double x, int minus_one)
     double vm_log1p_pair(double h, double l, double *lo)
     double vm_log1p_d32(double h)
-    void vm_exp_parts(double x, double *hi, double *lo, double *s1, double *s2)
 
 cdef extern from "constants.h" nogil:
     double PYACT_VJP_TINY_Y, PYACT_VJP_Y_UP, PYACT_VJP_Y_DOWN
@@ -103,24 +103,25 @@ cdef inline void _add_pair(double* hi, double* lo, double term, double term_lo,
 # (_add_term, lanes.h: log_softmax of a dominant entry is -(the sum of the tiny
 # terms)), the outputs too, with a single rounding (_softmax_out).
 cdef double TINY_SHIFT = -600
-cdef double TINY_UP = 4.149515568880993e+180     # 2**600
 cdef double TINY_DOWN = 2.409919865102884e-181   # 2**-600
 
 cdef inline double _shifted_exp(floating v, floating m, double* d, double* lo) noexcept nogil:
-    cdef double dl, hi, l, s1, s2, eh, el
+    cdef double dl, eh, el
     cdef bint tiny
     if floating is float:
         d[0] = <double>v - <double>m
         lo[0] = 0
-        return vm_exp_d32(d[0])   # float32-grade polynomial: ~2^-37 relative
+        # float32-grade polynomial (~2^-37 relative) and one scale, d clamped at -700
+        # (e^-700 is normal; such terms are far below float32's subnormals), but 0
+        # where e^d underflows in double (d < -1075 ln2, -inf included), as before:
+        # the sign of a zero log_softmax output depends on whether they are 0
+        return 0.0 if d[0] < -745.1332191019411 else vm_exp_normal_d32(
+            -700.0 if d[0] < -700 else d[0])
     else:
         d[0] = vm_two_sum(v, -m, &dl)
-        vm_exp_parts(d[0], &hi, &l, &s1, &s2)
         tiny = d[0] < TINY_SHIFT
-        s1 = s1 * (TINY_UP if tiny else 1.0)
-        eh = (hi * s1) * s2
-        el = (l * s1) * s2
-        el = (el + eh * dl) if d[0] > -1400 else 0   # d = -inf: dl is NaN, e^d is 0
+        eh = vm_exp_nonpos_scaled(d[0], &el)   # times 2^600 where tiny
+        el = (el + eh * dl) if d[0] > -800 else 0   # d = -inf: dl is NaN
         lo[0] = -el if tiny else el
         return -eh if tiny else eh
 

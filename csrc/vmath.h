@@ -282,6 +282,22 @@ static inline double vm_exp_dd(double x, double *lo)
     return (hi * s1) * s2;
 }
 
+/* The softmax family's exponentials (csrc/axis.pxi): e^x for x <= 0 (or NaN) as
+   hi + *lo, times 2^600 below x = -600, where e^x alone would leave the normal range
+   (and its low part the doubles); both parts then stay normal, so one scale 2^k does
+   what vm_exp_parts' two do (softmax float64 ran 0.9x the time).  x is clamped at
+   -800 (-inf included): e^-800 2^600 = 2^-554, and such terms add less than 2^-1100
+   to a sum of at least 1 for any row that fits in memory. */
+static inline double vm_exp_nonpos_scaled(double x, double *lo)
+{
+    double kd, l;
+    int64_t k;
+    double hi = vm_exp_core(x < -800.0 ? -800.0 : x, &l, &kd, &k, 0);
+    double s = vm_double((uint64_t)(k + (x < -600.0 ? 600 : 0) + 1023) << 52);
+    *lo = l * s;
+    return hi * s;
+}
+
 /* e^x - 1 (minus_one) or e^x (otherwise) as hi + *lo from one range
    reduction (fine: see vm_exp_parts_impl); e^x - 1 keeps its relative accuracy
    also for tiny |x|.
