@@ -71,9 +71,13 @@ cdef enum:
     SHORT_ROW_VJP = 23   # the same for the vjp (rows of 17-23 ran 0.48-0.92x the
                          # time through the tiles; at 24 0.87-1.15x, at 32-128
                          # 1.01-1.89x)
-    TILE_BY_ROW_F64 = 13 # float64 tiles of rows up to this length are copied 16 slices
+    TILE_BY_ROW_F64 = 13 # float64 tiles of rows up to this length are copied in 16 slices
                          # (one tile row) at a time, as float32 tiles always are (rows
                          # of 5-13: 0.85-0.99x the time; from 15 on 0.97-1.04x)
+    TILE_OUT_BY_ROW_F64 = 8  # and copied out that way up to this length: GCC stores
+                         # a tile row element by element, while slice by slice it
+                         # assembles vector stores (rows of 9-13 that way: 0.88-0.99x
+                         # the time; rows of 4-7 1.0-1.09x)
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
     LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)
@@ -673,8 +677,8 @@ cdef void _backward_cols(const floating* grad, const floating* y, floating* out,
 # tile (COLS elements per tile row).  A full block of float32 rows loops over the
 # tile rows with a constant trip count inside, which GCC assembles into vector
 # stores (in) and takes apart from vector loads (out): 1.07-1.17x faster over
-# rows of 10.  For float64 that was 1.03-1.05x slower than plain element by
-# element copies, which partial blocks use too.
+# rows of 10.  float64 blocks do so only for short rows (TILE_BY_ROW_F64,
+# TILE_OUT_BY_ROW_F64); longer ones, and partial blocks, are copied slice by slice.
 cdef inline void _tile_in(floating* tile, const floating* block, Py_ssize_t n,
                           Py_ssize_t w) noexcept nogil:
     cdef Py_ssize_t i, j
@@ -691,7 +695,7 @@ cdef inline void _tile_in(floating* tile, const floating* block, Py_ssize_t n,
 cdef inline void _tile_out(floating* block, const floating* tile, Py_ssize_t n,
                            Py_ssize_t w) noexcept nogil:
     cdef Py_ssize_t i, j
-    if w == COLS and (floating is float or n <= TILE_BY_ROW_F64):
+    if w == COLS and (floating is float or n <= TILE_OUT_BY_ROW_F64):
         for i in range(n):
             for j in range(COLS):
                 block[j * n + i] = tile[i * COLS + j]
