@@ -71,13 +71,14 @@ cdef enum:
     SHORT_ROW_VJP = 23   # the same for the vjp (rows of 17-23 ran 0.48-0.92x the
                          # time through the tiles; at 24 0.87-1.15x, at 32-128
                          # 1.01-1.89x)
-    TILE_BY_ROW_F64 = 13 # float64 tiles of rows up to this length are copied in 16 slices
+    TILE_BY_ROW_F64 = 13 # float64 tiles of rows up to this length are filled 16 slices
                          # (one tile row) at a time, as float32 tiles always are (rows
                          # of 5-13: 0.85-0.99x the time; from 15 on 0.97-1.04x)
-    TILE_OUT_BY_ROW_F64 = 8  # and copied out that way up to this length: GCC stores
-                         # a tile row element by element, while slice by slice it
-                         # assembles vector stores (rows of 9-13 that way: 0.88-0.99x
-                         # the time; rows of 4-7 1.0-1.09x)
+    TILE_OUT_BY_ROW_F64 = 8  # tiles are copied out by tile row up to these lengths,
+    TILE_OUT_BY_ROW_F32 = 16 # slice by slice beyond: GCC stores a tile row element by
+                         # element, a slice with vector stores (float64 rows of 9-13
+                         # slice by slice: 0.88-0.99x the time, 4-7 1.0-1.09x; float32
+                         # rows of 17-50 0.87-0.94x, 11-16 1.02-1.08x)
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
     LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)
@@ -695,7 +696,8 @@ cdef inline void _tile_in(floating* tile, const floating* block, Py_ssize_t n,
 cdef inline void _tile_out(floating* block, const floating* tile, Py_ssize_t n,
                            Py_ssize_t w) noexcept nogil:
     cdef Py_ssize_t i, j
-    if w == COLS and (floating is float or n <= TILE_OUT_BY_ROW_F64):
+    if w == COLS and ((floating is float and n <= TILE_OUT_BY_ROW_F32)
+                      or (floating is double and n <= TILE_OUT_BY_ROW_F64)):
         for i in range(n):
             for j in range(COLS):
                 block[j * n + i] = tile[i * COLS + j]
