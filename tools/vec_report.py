@@ -49,7 +49,10 @@ def vectorised_lines(level, source_path):
     # importing another level's module could run instructions this CPU lacks
     build = config if level == config["isa"] else \
         importlib.import_module(f"pyact._kernels_{level}").BUILD_INFO
-    flags = shlex.split(build["compile_args"]) + shlex.split(build["isa_flags"])
+    # -fno-ipa-icf: GCC folds identical functions into one (relu's backward from x and
+    # from y), whose loops would then be reported under one block's lines only
+    flags = (shlex.split(build["compile_args"]) + shlex.split(build["isa_flags"])
+             + ["-fno-ipa-icf"])
     with tempfile.TemporaryDirectory() as tmp:
         info = Path(tmp) / "vec.txt"
         subprocess.run(["gcc", *flags, "-fPIC", "-I" + str(ROOT / "csrc"),
