@@ -283,7 +283,8 @@ static inline double vm_exp_dd(double x, double *lo)
 }
 
 /* The softmax family's exponentials (csrc/axis.pxi): e^x for x <= 0 (or NaN) as
-   hi + *lo, times 2^600 below x = -600, where e^x alone would leave the normal range
+   hi + *lo, times 2^600 below x = -600 (axis.pxi's TINY_SHIFT; lanes.h and the
+   outputs scale back), where e^x alone would leave the normal range
    (and its low part the doubles); both parts then stay normal, so one scale 2^k does
    what vm_exp_parts' two do (softmax float64 ran 0.9x the time).  x is clamped at
    -800 (-inf included): e^-800 2^600 = 2^-554, and such terms add less than 2^-1100
