@@ -33,7 +33,7 @@ from libc.stdlib cimport malloc, free
 cdef extern from "vmath.h" nogil:
     double vm_exp_or_expm1_dd(double x, int minus_one, int fine, double *lo)
     double vm_exp_normal_d32(double x)
-    double vm_exp_nonpos_scaled(double x, double *lo)
+    double vm_exp_scaled_normal(double x, int extra, double *lo)
     double vm_exp_or_expm1_d32(double x, int minus_one)
     double vm_log1p_pair(double h, double l, double *lo)
     double vm_log1p_d32(double h)
@@ -109,6 +109,11 @@ cdef inline void _add_pair(double* hi, double* lo, double term, double term_lo,
 # terms)), the outputs too, with a single rounding (_softmax_out).
 cdef double TINY_SHIFT = -600
 cdef double TINY_DOWN = 2.409919865102884e-181   # 2**-600
+cdef enum:
+    TINY_BITS = 600
+# d is clamped here: e^-800 2^600 = 2^-554 is normal, and such terms add less than
+# 2^-1100 to a sum of at least 1 for any row that fits in memory (-inf included).
+cdef double EXP_FLOOR = -800
 
 cdef inline double _shifted_exp(floating v, floating m, double* d, double* lo) noexcept nogil:
     cdef double dl, eh, el
@@ -125,8 +130,9 @@ cdef inline double _shifted_exp(floating v, floating m, double* d, double* lo) n
     else:
         d[0] = vm_two_sum(v, -m, &dl)
         tiny = d[0] < TINY_SHIFT
-        eh = vm_exp_nonpos_scaled(d[0], &el)   # times 2^600 where tiny
-        el = (el + eh * dl) if d[0] > -800 else 0   # d = -inf: dl is NaN
+        eh = vm_exp_scaled_normal(EXP_FLOOR if d[0] < EXP_FLOOR else d[0],
+                                  TINY_BITS if tiny else 0, &el)
+        el = (el + eh * dl) if d[0] > EXP_FLOOR else 0   # d = -inf: dl is NaN
         lo[0] = -el if tiny else el
         return -eh if tiny else eh
 

@@ -282,19 +282,16 @@ static inline double vm_exp_dd(double x, double *lo)
     return (hi * s1) * s2;
 }
 
-/* The softmax family's exponentials (csrc/axis.pxi): e^x for x <= 0 (or NaN) as
-   hi + *lo, times 2^600 below x = -600 (axis.pxi's TINY_SHIFT; lanes.h and the
-   outputs scale back), where e^x alone would leave the normal range
-   (and its low part the doubles); both parts then stay normal, so one scale 2^k does
-   what vm_exp_parts' two do (softmax float64 ran 0.9x the time).  x is clamped at
-   -800 (-inf included): e^-800 2^600 = 2^-554, and such terms add less than 2^-1100
-   to a sum of at least 1 for any row that fits in memory. */
-static inline double vm_exp_nonpos_scaled(double x, double *lo)
+/* e^x 2^extra as hi + *lo from one scale 2^(k + extra), for x where that scale and
+   both parts are normal doubles (the softmax family, csrc/axis.pxi, scales its tiny
+   terms up by 2^extra so): vm_exp_parts' two scales are not needed there (softmax
+   float64 ran 0.9x the time).  NaN passes through. */
+static inline double vm_exp_scaled_normal(double x, int extra, double *lo)
 {
     double kd, l;
     int64_t k;
-    double hi = vm_exp_core(x < -800.0 ? -800.0 : x, &l, &kd, &k, 0);
-    double s = vm_double((uint64_t)(k + (x < -600.0 ? 600 : 0) + 1023) << 52);
+    double hi = vm_exp_core(x, &l, &kd, &k, 0);
+    double s = vm_double((uint64_t)(k + extra + 1023) << 52);
     *lo = l * s;
     return hi * s;
 }
