@@ -7,7 +7,8 @@
    shape and of the vector width.  (Not of the ISA level for float64 data: the
    baseline level evaluates vmath.h's polynomials without FMA, and its float64
    results can differ from avx2/avx512 in the last bit at near-ties; float32
-   results agree on every level.)  Narrower targets split the vectors. */
+   results agree on every level.)  The lanes are held in vectors of the target's
+   width (PYACT_VEC_BYTES). */
 #ifndef PYACT_LANES_H
 #define PYACT_LANES_H
 
@@ -18,12 +19,27 @@
 #define PYACT_LANES 8
 #define PYACT_ONE_BITS 0x3ff0000000000000LL
 
-typedef double pyact_v8d __attribute__((vector_size(8 * sizeof(double))));
+/* The target's vector width.  The 8 lanes are held as PYACT_SUBS native vectors:
+   GCC splits wider vectors for arithmetic, but lowers their comparisons element
+   by element into scalar code (vcomisd and cmov on AVX2: softmax float64 ran
+   ~2x the time there). */
+#if defined(__AVX512F__)
+#define PYACT_VEC_BYTES 64
+#elif defined(__AVX__)
+#define PYACT_VEC_BYTES 32
+#else
+#define PYACT_VEC_BYTES 16
+#endif
+/* bytes of one native vector of 8 lanes' worth of T, or of all 8 if fewer */
+#define PYACT_SUB_BYTES(T) \
+    (PYACT_LANES * sizeof(T) < PYACT_VEC_BYTES ? PYACT_LANES * sizeof(T) : PYACT_VEC_BYTES)
 
-/* macros, not functions: a function taking or returning a vector wider than the
-   target's registers draws GCC's -Wpsabi note on the baseline build */
-#define PYACT_LOAD8D(v, p) memcpy(&(v), (p), sizeof(pyact_v8d))
-#define PYACT_STORE8D(p, v) memcpy((p), &(v), sizeof(pyact_v8d))
+typedef double pyact_vd __attribute__((vector_size(PYACT_SUB_BYTES(double))));
+typedef int64_t pyact_vid __attribute__((vector_size(PYACT_SUB_BYTES(double))));
+enum {
+    PYACT_VD_WIDTH = PYACT_SUB_BYTES(double) / sizeof(double),  /* lanes per vector */
+    PYACT_VD_SUBS = PYACT_LANES / PYACT_VD_WIDTH                 /* vectors per 8 lanes */
+};
 
 /* m = the lanes of v that beat m, m's elsewhere (ties and NaN keep m) */
 #define PYACT_KEEP_GREATER(m, v, IV)                                                   \
@@ -33,37 +49,41 @@ typedef double pyact_v8d __attribute__((vector_size(8 * sizeof(double))));
     } while (0)
 
 /* max over i < n of s * x[i], lane by lane, lanes combined in order; NaN never
-   wins a comparison (a NaN entry poisons the slice's sum instead).  Four
-   accumulators side by side (element i in accumulator (i / 8) % 4), so that the
-   loop does not wait on one compare-and-select chain; the maximum is the same
-   (only which of +0 and -0 wins a tie can differ, as between the loop shapes). */
-#define PYACT_SCALED_MAX_STEP(m, p, IV)                                                \
-    do {                                                                               \
-        memcpy(&v, (p), sizeof v);                                                     \
-        v = v * s;                                                                     \
-        PYACT_KEEP_GREATER(m, v, IV);                                                  \
-    } while (0)
+   wins a comparison (a NaN entry poisons the slice's sum instead).  Four native
+   vectors of accumulators side by side (groups of 8 lanes, element i in group
+   (i / 8) % groups), so that the loop does not wait on one compare-and-select
+   chain; the maximum is the same (only which of +0 and -0 wins a tie can
+   differ, as between the loop shapes). */
 #define PYACT_DEFINE_SCALED_MAX(T, IT, SUFFIX)                                         \
-    typedef T pyact_v8##SUFFIX __attribute__((vector_size(8 * sizeof(T))));            \
-    typedef IT pyact_v8i##SUFFIX __attribute__((vector_size(8 * sizeof(T))));          \
+    typedef T pyact_vm##SUFFIX __attribute__((vector_size(PYACT_SUB_BYTES(T))));       \
+    typedef IT pyact_vmi##SUFFIX __attribute__((vector_size(PYACT_SUB_BYTES(T))));     \
     static inline T pyact_scaled_max_##SUFFIX(const T *x, ptrdiff_t n, T s)            \
     {                                                                                  \
+        enum { W = PYACT_SUB_BYTES(T) / sizeof(T), S = PYACT_LANES / W,                \
+               GROUPS = S < 4 ? 4 / S : 1 };                                           \
         T lane[PYACT_LANES];                                                           \
-        pyact_v8##SUFFIX m0 = (pyact_v8##SUFFIX){0} - (T)__builtin_inf();              \
-        pyact_v8##SUFFIX m1 = m0, m2 = m0, m3 = m0, v;                                 \
-        ptrdiff_t i = 0, k;                                                            \
-        for (; i + 4 * PYACT_LANES <= n; i += 4 * PYACT_LANES) {                       \
-            PYACT_SCALED_MAX_STEP(m0, x + i, pyact_v8i##SUFFIX);                       \
-            PYACT_SCALED_MAX_STEP(m1, x + i + PYACT_LANES, pyact_v8i##SUFFIX);         \
-            PYACT_SCALED_MAX_STEP(m2, x + i + 2 * PYACT_LANES, pyact_v8i##SUFFIX);     \
-            PYACT_SCALED_MAX_STEP(m3, x + i + 3 * PYACT_LANES, pyact_v8i##SUFFIX);     \
-        }                                                                              \
+        pyact_vm##SUFFIX m[GROUPS][S], v;                                              \
+        ptrdiff_t i = 0, k, g, j;                                                      \
+        for (g = 0; g < GROUPS; g++)                                                   \
+            for (j = 0; j < S; j++)                                                    \
+                m[g][j] = (pyact_vm##SUFFIX){0} - (T)__builtin_inf();                  \
+        for (; i + GROUPS * PYACT_LANES <= n; i += GROUPS * PYACT_LANES)               \
+            for (g = 0; g < GROUPS; g++)                                               \
+                for (j = 0; j < S; j++) {                                              \
+                    memcpy(&v, x + i + g * PYACT_LANES + j * W, sizeof v);             \
+                    v = v * s;                                                         \
+                    PYACT_KEEP_GREATER(m[g][j], v, pyact_vmi##SUFFIX);                 \
+                }                                                                      \
         for (; i + PYACT_LANES <= n; i += PYACT_LANES)                                 \
-            PYACT_SCALED_MAX_STEP(m0, x + i, pyact_v8i##SUFFIX);                       \
-        PYACT_KEEP_GREATER(m0, m1, pyact_v8i##SUFFIX);                                 \
-        PYACT_KEEP_GREATER(m0, m2, pyact_v8i##SUFFIX);                                 \
-        PYACT_KEEP_GREATER(m0, m3, pyact_v8i##SUFFIX);                                 \
-        memcpy(lane, &m0, sizeof m0);                                                  \
+            for (j = 0; j < S; j++) {                                                  \
+                memcpy(&v, x + i + j * W, sizeof v);                                   \
+                v = v * s;                                                             \
+                PYACT_KEEP_GREATER(m[0][j], v, pyact_vmi##SUFFIX);                     \
+            }                                                                          \
+        for (g = 1; g < GROUPS; g++)                                                   \
+            for (j = 0; j < S; j++)                                                    \
+                PYACT_KEEP_GREATER(m[0][j], m[g][j], pyact_vmi##SUFFIX);               \
+        memcpy(lane, m[0], sizeof lane);                                               \
         for (k = 0; i + k < n; k++) {                                                  \
             T w = s * x[i + k];                                                        \
             lane[k] = w > lane[k] ? w : lane[k];                                       \
@@ -81,18 +101,19 @@ PYACT_DEFINE_SCALED_MAX(double, int64_t, d)
    1 counts in ties, the others in rest (plain double sums, float32 data). */
 static inline void pyact_add_exp_lanes(const double *e, ptrdiff_t n, double *rest, double *ties)
 {
-    pyact_v8d r, t, v, tie;
-    ptrdiff_t i = 0, k;
-    PYACT_LOAD8D(r, rest);
-    PYACT_LOAD8D(t, ties);
-    for (; i + PYACT_LANES <= n; i += PYACT_LANES) {
-        PYACT_LOAD8D(v, e + i);
-        tie = (pyact_v8d)((v == 1.0) & PYACT_ONE_BITS);
-        r += v - tie;
-        t += tie;
-    }
-    PYACT_STORE8D(rest, r);
-    PYACT_STORE8D(ties, t);
+    pyact_vd r[PYACT_VD_SUBS], t[PYACT_VD_SUBS], v, tie;
+    ptrdiff_t i = 0, k, j;
+    memcpy(r, rest, sizeof r);
+    memcpy(t, ties, sizeof t);
+    for (; i + PYACT_LANES <= n; i += PYACT_LANES)
+        for (j = 0; j < PYACT_VD_SUBS; j++) {
+            memcpy(&v, e + i + j * PYACT_VD_WIDTH, sizeof v);
+            tie = (pyact_vd)((v == 1.0) & PYACT_ONE_BITS);
+            r[j] += v - tie;
+            t[j] += tie;
+        }
+    memcpy(rest, r, sizeof r);
+    memcpy(ties, t, sizeof t);
     for (k = 0; i + k < n; k++) {
         double tie = e[i + k] == 1.0 ? 1.0 : 0.0;
         rest[k] += e[i + k] - tie;
@@ -106,29 +127,31 @@ static inline void pyact_add_exp_lanes(const double *e, ptrdiff_t n, double *res
 static inline void pyact_add_exp_lanes_dd(const double *e, const double *el, ptrdiff_t n,
                                           double *rest, double *low, double *ties)
 {
-    pyact_v8d r, lo, t, v, vl, tie, term, s, bb;
-    ptrdiff_t i = 0, k;
-    PYACT_LOAD8D(r, rest);
-    PYACT_LOAD8D(lo, low);
-    PYACT_LOAD8D(t, ties);
-    for (; i + PYACT_LANES <= n; i += PYACT_LANES) {
-        PYACT_LOAD8D(v, e + i);
-        PYACT_LOAD8D(vl, el + i);
-        pyact_v8id tiny = v < 0.0;
-        pyact_v8d vs = v * -0x1p-600, vls = vl * -0x1p-600;
-        v = (pyact_v8d)(((pyact_v8id)v & ~tiny) | ((pyact_v8id)vs & tiny));
-        vl = (pyact_v8d)(((pyact_v8id)vl & ~tiny) | ((pyact_v8id)vls & tiny));
-        tie = (pyact_v8d)((v == 1.0) & PYACT_ONE_BITS);
-        term = v - tie;
-        s = r + term;
-        bb = s - r;
-        lo += ((r - (s - bb)) + (term - bb)) + vl;
-        r = s;
-        t += tie;
-    }
-    PYACT_STORE8D(rest, r);
-    PYACT_STORE8D(low, lo);
-    PYACT_STORE8D(ties, t);
+    pyact_vd r[PYACT_VD_SUBS], lo[PYACT_VD_SUBS], t[PYACT_VD_SUBS];
+    pyact_vd v, vl, tie, term, s, bb;
+    ptrdiff_t i = 0, k, j;
+    memcpy(r, rest, sizeof r);
+    memcpy(lo, low, sizeof lo);
+    memcpy(t, ties, sizeof t);
+    for (; i + PYACT_LANES <= n; i += PYACT_LANES)
+        for (j = 0; j < PYACT_VD_SUBS; j++) {
+            memcpy(&v, e + i + j * PYACT_VD_WIDTH, sizeof v);
+            memcpy(&vl, el + i + j * PYACT_VD_WIDTH, sizeof vl);
+            pyact_vid tiny = v < 0.0;
+            pyact_vd vs = v * -0x1p-600, vls = vl * -0x1p-600;
+            v = (pyact_vd)(((pyact_vid)v & ~tiny) | ((pyact_vid)vs & tiny));
+            vl = (pyact_vd)(((pyact_vid)vl & ~tiny) | ((pyact_vid)vls & tiny));
+            tie = (pyact_vd)((v == 1.0) & PYACT_ONE_BITS);
+            term = v - tie;
+            s = r[j] + term;
+            bb = s - r[j];
+            lo[j] += ((r[j] - (s - bb)) + (term - bb)) + vl;
+            r[j] = s;
+            t[j] += tie;
+        }
+    memcpy(rest, r, sizeof r);
+    memcpy(low, lo, sizeof lo);
+    memcpy(ties, t, sizeof t);
     for (k = 0; i + k < n; k++) {
         int tiny = e[i + k] < 0.0;
         double ek = tiny ? e[i + k] * -0x1p-600 : e[i + k];
@@ -149,7 +172,7 @@ static inline void pyact_add_exp_lanes_dd(const double *e, const double *el, ptr
    i % 8: the arithmetic of _add_g / _add_gy, lane by lane. */
 #define PYACT_TWO_SUM_INTO(acc, low, term)                                               \
     do {                                                                                 \
-        pyact_v8d t_ = (term), s_ = (acc) + t_, bb_ = s_ - (acc);                       \
+        pyact_vd t_ = (term), s_ = (acc) + t_, bb_ = s_ - (acc);                        \
         (low) += ((acc) - (s_ - bb_)) + (t_ - bb_);                                      \
         (acc) = s_;                                                                      \
     } while (0)
@@ -166,18 +189,19 @@ static inline void pyact_lanes_two_sum1(double *acc, double *low, double term)
     static inline void pyact_add_g_lanes_##SUFFIX(const T *g, ptrdiff_t n, double *acc,  \
                                                   double *low)                           \
     {                                                                                    \
-        typedef T vin __attribute__((vector_size(8 * sizeof(T))));                      \
-        pyact_v8d a, lo;                                                                 \
+        typedef T vin __attribute__((vector_size(PYACT_VD_WIDTH * sizeof(T))));         \
+        pyact_vd a[PYACT_VD_SUBS], lo[PYACT_VD_SUBS];                                    \
         vin v;                                                                           \
-        ptrdiff_t i = 0, k;                                                              \
-        PYACT_LOAD8D(a, acc);                                                            \
-        PYACT_LOAD8D(lo, low);                                                           \
-        for (; i + PYACT_LANES <= n; i += PYACT_LANES) {                                 \
-            memcpy(&v, g + i, sizeof v);                                                 \
-            PYACT_TWO_SUM_INTO(a, lo, __builtin_convertvector(v, pyact_v8d));             \
-        }                                                                                \
-        PYACT_STORE8D(acc, a);                                                           \
-        PYACT_STORE8D(low, lo);                                                          \
+        ptrdiff_t i = 0, k, j;                                                           \
+        memcpy(a, acc, sizeof a);                                                        \
+        memcpy(lo, low, sizeof lo);                                                      \
+        for (; i + PYACT_LANES <= n; i += PYACT_LANES)                                   \
+            for (j = 0; j < PYACT_VD_SUBS; j++) {                                        \
+                memcpy(&v, g + i + j * PYACT_VD_WIDTH, sizeof v);                        \
+                PYACT_TWO_SUM_INTO(a[j], lo[j], __builtin_convertvector(v, pyact_vd));   \
+            }                                                                            \
+        memcpy(acc, a, sizeof a);                                                        \
+        memcpy(low, lo, sizeof lo);                                                      \
         for (k = 0; i + k < n; k++)                                                      \
             pyact_lanes_two_sum1(&acc[k], &low[k], (double)g[i + k]);                    \
     }
@@ -188,20 +212,21 @@ PYACT_DEFINE_ADD_G(double, d)
 static inline void pyact_add_gy_lanes_f(const float *g, const float *y, ptrdiff_t n,
                                         double *acc, double *low)
 {
-    typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
-    pyact_v8d a, lo;
-    v8f vg, vy;
-    ptrdiff_t i = 0, k;
-    PYACT_LOAD8D(a, acc);
-    PYACT_LOAD8D(lo, low);
-    for (; i + PYACT_LANES <= n; i += PYACT_LANES) {
-        memcpy(&vg, g + i, sizeof vg);
-        memcpy(&vy, y + i, sizeof vy);
-        PYACT_TWO_SUM_INTO(a, lo, __builtin_convertvector(vg, pyact_v8d) *
-                                  __builtin_convertvector(vy, pyact_v8d));
-    }
-    PYACT_STORE8D(acc, a);
-    PYACT_STORE8D(low, lo);
+    typedef float vin __attribute__((vector_size(PYACT_VD_WIDTH * sizeof(float))));
+    pyact_vd a[PYACT_VD_SUBS], lo[PYACT_VD_SUBS];
+    vin vg, vy;
+    ptrdiff_t i = 0, k, j;
+    memcpy(a, acc, sizeof a);
+    memcpy(lo, low, sizeof lo);
+    for (; i + PYACT_LANES <= n; i += PYACT_LANES)
+        for (j = 0; j < PYACT_VD_SUBS; j++) {
+            memcpy(&vg, g + i + j * PYACT_VD_WIDTH, sizeof vg);
+            memcpy(&vy, y + i + j * PYACT_VD_WIDTH, sizeof vy);
+            PYACT_TWO_SUM_INTO(a[j], lo[j], __builtin_convertvector(vg, pyact_vd) *
+                                            __builtin_convertvector(vy, pyact_vd));
+        }
+    memcpy(acc, a, sizeof a);
+    memcpy(low, lo, sizeof lo);
     for (k = 0; i + k < n; k++)
         pyact_lanes_two_sum1(&acc[k], &low[k], (double)g[i + k] * (double)y[i + k]);
 }
