@@ -19,10 +19,11 @@
 #define PYACT_LANES 8
 #define PYACT_ONE_BITS 0x3ff0000000000000LL
 
-/* The target's vector width.  The 8 lanes are held as PYACT_SUBS native vectors:
-   GCC splits wider vectors for arithmetic, but lowers their comparisons element
-   by element into scalar code (vcomisd and cmov on AVX2: softmax float64 ran
-   ~2x the time there). */
+/* The target's vector width.  The 8 lanes are held in vectors of that width
+   (PYACT_VD_SUBS of them for doubles): GCC splits wider vectors for arithmetic,
+   but lowers their comparisons element by element into scalar code (vcomisd and
+   cmov on AVX2, where float64 softmax over rows of 100-1000 took 2.3-2.4x the
+   time). */
 #if defined(__AVX512F__)
 #define PYACT_VEC_BYTES 64
 #elif defined(__AVX__)
@@ -30,7 +31,7 @@
 #else
 #define PYACT_VEC_BYTES 16
 #endif
-/* bytes of one native vector of 8 lanes' worth of T, or of all 8 if fewer */
+/* bytes of a vector of T lanes: the target's width, or all 8 lanes where they take less */
 #define PYACT_SUB_BYTES(T) \
     (PYACT_LANES * sizeof(T) < PYACT_VEC_BYTES ? PYACT_LANES * sizeof(T) : PYACT_VEC_BYTES)
 
@@ -40,6 +41,13 @@ enum {
     PYACT_VD_WIDTH = PYACT_SUB_BYTES(double) / sizeof(double),  /* lanes per vector */
     PYACT_VD_SUBS = PYACT_LANES / PYACT_VD_WIDTH                 /* vectors per 8 lanes */
 };
+
+/* every 8-lane group of the elements i < n (i advancing), as native vectors j */
+#define PYACT_FOR_EACH_SUB(i, j, n)                                                    \
+    for (; (i) + PYACT_LANES <= (n); (i) += PYACT_LANES)                               \
+        for ((j) = 0; (j) < PYACT_VD_SUBS; (j)++)
+/* v = native vector j of the group at p + i */
+#define PYACT_LOAD_SUB(v, p, i, j) memcpy(&(v), (p) + (i) + (j) * PYACT_VD_WIDTH, sizeof(v))
 
 /* m = the lanes of v that beat m, m's elsewhere (ties and NaN keep m) */
 #define PYACT_KEEP_GREATER(m, v, IV)                                                   \
@@ -105,13 +113,12 @@ static inline void pyact_add_exp_lanes(const double *e, ptrdiff_t n, double *res
     ptrdiff_t i = 0, k, j;
     memcpy(r, rest, sizeof r);
     memcpy(t, ties, sizeof t);
-    for (; i + PYACT_LANES <= n; i += PYACT_LANES)
-        for (j = 0; j < PYACT_VD_SUBS; j++) {
-            memcpy(&v, e + i + j * PYACT_VD_WIDTH, sizeof v);
-            tie = (pyact_vd)((v == 1.0) & PYACT_ONE_BITS);
-            r[j] += v - tie;
-            t[j] += tie;
-        }
+    PYACT_FOR_EACH_SUB(i, j, n) {
+        PYACT_LOAD_SUB(v, e, i, j);
+        tie = (pyact_vd)((v == 1.0) & PYACT_ONE_BITS);
+        r[j] += v - tie;
+        t[j] += tie;
+    }
     memcpy(rest, r, sizeof r);
     memcpy(ties, t, sizeof t);
     for (k = 0; i + k < n; k++) {
@@ -133,22 +140,21 @@ static inline void pyact_add_exp_lanes_dd(const double *e, const double *el, ptr
     memcpy(r, rest, sizeof r);
     memcpy(lo, low, sizeof lo);
     memcpy(t, ties, sizeof t);
-    for (; i + PYACT_LANES <= n; i += PYACT_LANES)
-        for (j = 0; j < PYACT_VD_SUBS; j++) {
-            memcpy(&v, e + i + j * PYACT_VD_WIDTH, sizeof v);
-            memcpy(&vl, el + i + j * PYACT_VD_WIDTH, sizeof vl);
-            pyact_vid tiny = v < 0.0;
-            pyact_vd vs = v * -0x1p-600, vls = vl * -0x1p-600;
-            v = (pyact_vd)(((pyact_vid)v & ~tiny) | ((pyact_vid)vs & tiny));
-            vl = (pyact_vd)(((pyact_vid)vl & ~tiny) | ((pyact_vid)vls & tiny));
-            tie = (pyact_vd)((v == 1.0) & PYACT_ONE_BITS);
-            term = v - tie;
-            s = r[j] + term;
-            bb = s - r[j];
-            lo[j] += ((r[j] - (s - bb)) + (term - bb)) + vl;
-            r[j] = s;
-            t[j] += tie;
-        }
+    PYACT_FOR_EACH_SUB(i, j, n) {
+        PYACT_LOAD_SUB(v, e, i, j);
+        PYACT_LOAD_SUB(vl, el, i, j);
+        pyact_vid tiny = v < 0.0;
+        pyact_vd vs = v * -0x1p-600, vls = vl * -0x1p-600;
+        v = (pyact_vd)(((pyact_vid)v & ~tiny) | ((pyact_vid)vs & tiny));
+        vl = (pyact_vd)(((pyact_vid)vl & ~tiny) | ((pyact_vid)vls & tiny));
+        tie = (pyact_vd)((v == 1.0) & PYACT_ONE_BITS);
+        term = v - tie;
+        s = r[j] + term;
+        bb = s - r[j];
+        lo[j] += ((r[j] - (s - bb)) + (term - bb)) + vl;
+        r[j] = s;
+        t[j] += tie;
+    }
     memcpy(rest, r, sizeof r);
     memcpy(low, lo, sizeof lo);
     memcpy(ties, t, sizeof t);
@@ -195,11 +201,10 @@ static inline void pyact_lanes_two_sum1(double *acc, double *low, double term)
         ptrdiff_t i = 0, k, j;                                                           \
         memcpy(a, acc, sizeof a);                                                        \
         memcpy(lo, low, sizeof lo);                                                      \
-        for (; i + PYACT_LANES <= n; i += PYACT_LANES)                                   \
-            for (j = 0; j < PYACT_VD_SUBS; j++) {                                        \
-                memcpy(&v, g + i + j * PYACT_VD_WIDTH, sizeof v);                        \
-                PYACT_TWO_SUM_INTO(a[j], lo[j], __builtin_convertvector(v, pyact_vd));   \
-            }                                                                            \
+        PYACT_FOR_EACH_SUB(i, j, n) {                                                    \
+            PYACT_LOAD_SUB(v, g, i, j);                                                  \
+            PYACT_TWO_SUM_INTO(a[j], lo[j], __builtin_convertvector(v, pyact_vd));       \
+        }                                                                                \
         memcpy(acc, a, sizeof a);                                                        \
         memcpy(low, lo, sizeof lo);                                                      \
         for (k = 0; i + k < n; k++)                                                      \
@@ -218,13 +223,12 @@ static inline void pyact_add_gy_lanes_f(const float *g, const float *y, ptrdiff_
     ptrdiff_t i = 0, k, j;
     memcpy(a, acc, sizeof a);
     memcpy(lo, low, sizeof lo);
-    for (; i + PYACT_LANES <= n; i += PYACT_LANES)
-        for (j = 0; j < PYACT_VD_SUBS; j++) {
-            memcpy(&vg, g + i + j * PYACT_VD_WIDTH, sizeof vg);
-            memcpy(&vy, y + i + j * PYACT_VD_WIDTH, sizeof vy);
-            PYACT_TWO_SUM_INTO(a[j], lo[j], __builtin_convertvector(vg, pyact_vd) *
-                                            __builtin_convertvector(vy, pyact_vd));
-        }
+    PYACT_FOR_EACH_SUB(i, j, n) {
+        PYACT_LOAD_SUB(vg, g, i, j);
+        PYACT_LOAD_SUB(vy, y, i, j);
+        PYACT_TWO_SUM_INTO(a[j], lo[j], __builtin_convertvector(vg, pyact_vd) *
+                                        __builtin_convertvector(vy, pyact_vd));
+    }
     memcpy(acc, a, sizeof a);
     memcpy(low, lo, sizeof lo);
     for (k = 0; i + k < n; k++)
