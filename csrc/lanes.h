@@ -62,6 +62,12 @@ enum {
    (i / 8) % groups), so that the loop does not wait on one compare-and-select
    chain; the maximum is the same (only which of +0 and -0 wins a tie can
    differ, as between the loop shapes). */
+#define PYACT_SCALED_MAX_STEP(m, p, IV)                                                \
+    do {                                                                               \
+        memcpy(&v, (p), sizeof v);                                                     \
+        v = v * s;                                                                     \
+        PYACT_KEEP_GREATER(m, v, IV);                                                  \
+    } while (0)
 #define PYACT_DEFINE_SCALED_MAX(T, IT, SUFFIX)                                         \
     typedef T pyact_vm##SUFFIX __attribute__((vector_size(PYACT_SUB_BYTES(T))));       \
     typedef IT pyact_vmi##SUFFIX __attribute__((vector_size(PYACT_SUB_BYTES(T))));     \
@@ -77,17 +83,12 @@ enum {
                 m[g][j] = (pyact_vm##SUFFIX){0} - (T)__builtin_inf();                  \
         for (; i + GROUPS * PYACT_LANES <= n; i += GROUPS * PYACT_LANES)               \
             for (g = 0; g < GROUPS; g++)                                               \
-                for (j = 0; j < S; j++) {                                              \
-                    memcpy(&v, x + i + g * PYACT_LANES + j * W, sizeof v);             \
-                    v = v * s;                                                         \
-                    PYACT_KEEP_GREATER(m[g][j], v, pyact_vmi##SUFFIX);                 \
-                }                                                                      \
+                for (j = 0; j < S; j++)                                                \
+                    PYACT_SCALED_MAX_STEP(m[g][j], x + i + g * PYACT_LANES + j * W,    \
+                                          pyact_vmi##SUFFIX);                          \
         for (; i + PYACT_LANES <= n; i += PYACT_LANES)                                 \
-            for (j = 0; j < S; j++) {                                                  \
-                memcpy(&v, x + i + j * W, sizeof v);                                   \
-                v = v * s;                                                             \
-                PYACT_KEEP_GREATER(m[0][j], v, pyact_vmi##SUFFIX);                     \
-            }                                                                          \
+            for (j = 0; j < S; j++)                                                    \
+                PYACT_SCALED_MAX_STEP(m[0][j], x + i + j * W, pyact_vmi##SUFFIX);      \
         for (g = 1; g < GROUPS; g++)                                                   \
             for (j = 0; j < S; j++)                                                    \
                 PYACT_KEEP_GREATER(m[0][j], m[g][j], pyact_vmi##SUFFIX);               \
