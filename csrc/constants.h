@@ -20,6 +20,9 @@
 #define PYACT_GELU_CUBIC 0.044715L
 /* softsign is +-1 beyond 2**60 in float32 and float64 */
 #define PYACT_SOFTSIGN_SATURATES_ABOVE 1152921504606846976.0L
+/* softsign's float64 backward keeps 1 / (1 + |x|)^2 as an exact pair below this |x|
+   (its square is above 2^-968: two_prod's error term stays exact) */
+#define PYACT_SOFTSIGN_PAIR_BELOW 0x1p484
 
 /* The softmax family's vjp (axis.pxi): a y below PYACT_VJP_TINY_Y is scaled up for
    the product with g - sum(g y), and the result scaled back last. */

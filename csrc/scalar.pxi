@@ -29,6 +29,7 @@ from cython cimport floating
 cdef extern from "vmath.h" nogil:
     # float64 building blocks (see csrc/vmath.h for their measured errors)
     double vm_abs(double x)
+    double VM_FMA(double a, double b, double c)   # fused where the level has an FMA
     ctypedef unsigned long long vm_rare_t   # an integer type (vmath.h)
     vm_rare_t vm_backward_needs_wide(double r, double grad, double x)
     double vm_mulsign(double x, double s)
@@ -121,6 +122,7 @@ cdef extern from "constants.h":
     long double PYACT_GELU_K1
     long double PYACT_GELU_CUBIC
     long double PYACT_SOFTSIGN_SATURATES_ABOVE
+    double PYACT_SOFTSIGN_PAIR_BELOW
 
 # Beyond these |x| the product x * (a factor that is already 0) is 0 in double
 # (the _LD ones: in long double, whose exponent reaches e^-11400, for the float64
@@ -851,14 +853,38 @@ cdef inline double tanhshrink_df64(double x) noexcept nogil:
 cdef inline double softsign_f64(double x) noexcept nogil:
     return softsign_f(x)
 
-# r^2, r = 1 / (1 + |x|), with 1 + |x|, r and r^2 carried as double pairs; one
-# division (vm_dd_div_moderate: d < 1e300 where the pair is used), not two.
-cdef inline double softsign_df64(double x) noexcept nogil:
-    cdef double dl, rl, pe
+# r = 1 / (1 + |x|) as a double pair r + rl (1 + |x| an exact pair, one division:
+# vm_dd_div_moderate, whose 1 <= d <= 2^900 holds for d < 1e300, where it is used),
+# and r^2 = p + pl.
+cdef inline double _softsign_slope_pair(double x, double* r, double* rl, double* pl) noexcept nogil:
+    cdef double dl, pe
     cdef double d = vm_two_sum(1.0, vm_abs(x), &dl)
-    cdef double r = vm_dd_div_moderate(1.0, 0.0, d, dl, &rl)
-    cdef double p = vm_two_prod(r, r, &pe)
-    return p + (pe + 2 * r * rl) if d < 1e300 else r * r
+    r[0] = vm_dd_div_moderate(1.0, 0.0, d, dl, rl)
+    cdef double p = vm_two_prod(r[0], r[0], &pe)
+    pl[0] = pe + 2 * r[0] * rl[0]
+    return p
+
+cdef inline double softsign_df64(double x) noexcept nogil:
+    cdef double r, rl, pl
+    cdef double p = _softsign_slope_pair(x, &r, &rl, &pl)
+    return p + pl if vm_abs(x) < 1e300 else r * r
+
+# grad r^2 rounded once (an fma of grad and the pair; a product and a sum without
+# an FMA).  The pair is exact while r^2 >= 2^-968 (PYACT_SOFTSIGN_PAIR_BELOW);
+# beyond, w = grad r rounded, then w r + w 2 rl rounded once: w is below the normal
+# range only where the result rounds to 0 (r <= 2^-484).  (grad r) r, with the
+# rounding of r twice over, was 2.84 ULP off.  rl is NaN at |x| = inf: taken as 0
+# there, which leaves grad 0 (NaN for an infinite grad).  This keeps softsign out of
+# the long double fix-up of tiny slopes (F64_WIDE_FIXUP), whose masks and tiles took
+# about a third of the backward's time.
+cdef inline double softsign_df64_times(double x, double grad) noexcept nogil:
+    cdef double r, rl, pl
+    cdef double p = _softsign_slope_pair(x, &r, &rl, &pl)
+    cdef double a = vm_abs(x)
+    cdef double w = grad * r
+    rl = rl if a != INFINITY else 0.0
+    return (VM_FMA(grad, p, grad * pl) if a < PYACT_SOFTSIGN_PAIR_BELOW
+            else VM_FMA(w, r, w * (rl + rl)))
 
 cdef inline double softsign_dfy64(double y) noexcept nogil:
     return softsign_dfy(y)
