@@ -903,17 +903,19 @@ cdef inline floating relu_f(floating x) noexcept nogil:
     return 0 if x <= 0 else x
 
 cdef inline floating relu_df(floating x) noexcept nogil:
-    return keep_nan(x, <floating>(x > 0))
+    return keep_nan(x, <floating>1 if x > 0 else <floating>0)   # as hardtanh_df
 
 cdef inline floating relu_dfy(floating y) noexcept nogil:
-    return keep_nan(y, <floating>(y > 0))
+    return keep_nan(y, <floating>1 if y > 0 else <floating>0)
 
 
 cdef inline floating hardtanh_f(floating x, floating min_val, floating max_val) noexcept nogil:
     return min_val if x <= min_val else (max_val if x >= max_val else x)
 
 cdef inline floating hardtanh_df(floating x, floating min_val, floating max_val) noexcept nogil:
-    return keep_nan(x, <floating>((x > min_val) & (x < max_val)))
+    # a select of constants, not a cast of the int mask: float64 loops then keep the
+    # mask in double lanes instead of narrowing it to 32-bit ints and converting back
+    return keep_nan(x, <floating>1 if ((x > min_val) & (x < max_val)) else <floating>0)
 
 cdef inline floating hardtanh_dfy(floating y, floating min_val, floating max_val) noexcept nogil:
     return hardtanh_df(y, min_val, max_val)
@@ -958,10 +960,10 @@ cdef inline floating hardshrink_f(floating x, floating lambd) noexcept nogil:
     return x if ((x > lambd) | (x < -lambd)) else keep_nan(x, <floating>0)
 
 cdef inline floating hardshrink_df(floating x, floating lambd) noexcept nogil:
-    return keep_nan(x, <floating>((x > lambd) | (x < -lambd)))
+    return keep_nan(x, <floating>1 if ((x > lambd) | (x < -lambd)) else <floating>0)   # as hardtanh_df
 
 cdef inline floating hardshrink_dfy(floating y, floating lambd) noexcept nogil:
-    return keep_nan(y, <floating>(y != 0))
+    return keep_nan(y, <floating>1 if y != 0 else <floating>0)
 
 
 # x - clamp(x, -lambd, lambd): x - lambd, x + lambd, or x - x = +0 in the band (a
@@ -980,7 +982,7 @@ cdef inline floating threshold_f(floating x, floating threshold, floating value)
     return value if x <= threshold else x
 
 cdef inline floating threshold_df(floating x, floating threshold, floating value) noexcept nogil:
-    return keep_nan(x, <floating>(x > threshold))
+    return keep_nan(x, <floating>1 if x > threshold else <floating>0)
 
 cdef inline floating threshold_dfy(floating y, floating threshold, floating value) noexcept nogil:
-    return keep_nan(y, <floating>(y > threshold))
+    return keep_nan(y, <floating>1 if y > threshold else <floating>0)
