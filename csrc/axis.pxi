@@ -810,8 +810,10 @@ cdef void _softmax_forward_c(const floating* x, floating* out, Py_ssize_t outer,
     cdef Py_ssize_t tasks = _n_tasks(outer, n, inner, SHORT_ROW)
     cdef int threads = _row_threads(tasks, outer * n * inner // tasks)
     cdef Py_ssize_t t, t0, chunk = (tasks + threads - 1) // threads
-    for t in prange(threads, num_threads=threads, schedule="static",
-                    use_threads_if=threads > 1):
+    if threads == 1:   # no parallel region: entering one, even serially, cost ~1 us a call
+        _forward_tasks(x, out, outer, n, inner, mode, 0, tasks)
+        return
+    for t in prange(threads, num_threads=threads, schedule="static"):
         t0 = min(t * chunk, tasks)
         _forward_tasks(x, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks))
 
@@ -825,8 +827,10 @@ cdef void _softmax_backward_c(const floating* grad, const floating* y, floating*
     cdef Py_ssize_t tasks = _n_tasks(outer, n, inner, SHORT_ROW_VJP)
     cdef int threads = _row_threads(tasks, outer * n * inner // tasks)
     cdef Py_ssize_t t, t0, chunk = (tasks + threads - 1) // threads
-    for t in prange(threads, num_threads=threads, schedule="static",
-                    use_threads_if=threads > 1):
+    if threads == 1:   # as _softmax_forward_c
+        _backward_tasks(grad, y, out, outer, n, inner, mode, 0, tasks)
+        return
+    for t in prange(threads, num_threads=threads, schedule="static"):
         t0 = min(t * chunk, tasks)
         _backward_tasks(grad, y, out, outer, n, inner, mode, t0, min(t0 + chunk, tasks))
 
