@@ -873,18 +873,19 @@ cdef inline double softsign_df64(double x) noexcept nogil:
 # an FMA).  The pair is exact while r^2 >= 2^-968 (PYACT_SOFTSIGN_PAIR_BELOW);
 # beyond, w = grad r rounded, then w r + w 2 rl rounded once: w is below the normal
 # range only where the result rounds to 0 (r <= 2^-484).  (grad r) r, with the
-# rounding of r twice over, was 2.84 ULP off.  rl is NaN at |x| = inf: taken as 0
-# there, which leaves grad 0 (NaN for an infinite grad).  This keeps softsign out of
-# the long double fix-up of tiny slopes (F64_WIDE_FIXUP), whose masks and tiles took
-# about a third of the backward's time.
+# rounding of r twice over, was 2.84 ULP off.  Where that gives NaN from non-NaN
+# inputs (an infinite grad times a zero correction term; rl itself is NaN at |x| =
+# inf), (grad r) r is the limit: inf, or grad 0 at |x| = inf; where it gives 0, the
+# zero of (grad r) r has grad's sign (a correction term's +0 plus -0 is +0).  This keeps softsign
+# out of the long double fix-up of tiny slopes (F64_WIDE_FIXUP), whose masks and
+# tiles took about a third of the backward's time.
 cdef inline double softsign_df64_times(double x, double grad) noexcept nogil:
     cdef double r, rl, pl
     cdef double p = _softsign_slope_pair(x, &r, &rl, &pl)
-    cdef double a = vm_abs(x)
     cdef double w = grad * r
-    rl = rl if a != INFINITY else 0.0
-    return (VM_FMA(grad, p, grad * pl) if a < PYACT_SOFTSIGN_PAIR_BELOW
-            else VM_FMA(w, r, w * (rl + rl)))
+    cdef double res = (VM_FMA(grad, p, grad * pl) if vm_abs(x) < PYACT_SOFTSIGN_PAIR_BELOW
+                       else VM_FMA(w, r, w * (rl + rl)))
+    return res if vm_abs(res) > 0 else w * r   # not for NaN or 0
 
 cdef inline double softsign_dfy64(double y) noexcept nogil:
     return softsign_dfy(y)
