@@ -165,6 +165,24 @@ def test_special_values_lengths(act, params, dtype):
 
 
 @pytest.mark.parametrize("act,params", case_params(ALL_CASES))
+def test_backward_with_infinite_and_zero_grads(act, params, dtype):
+    # Where f' is a normal number of the dtype, grad +-inf gives +-inf (its sign times
+    # f's) and grad +-0 a zero, within the bound like any other grad.  The float64
+    # softsign backward once gave NaN for an infinite grad at x = 0 (inf times a zero
+    # correction term).  (Where f' underflows: a known exception, in the README.)
+    x = np.concatenate([np.linspace(-20.0, 20.0, 161), [0.0, -0.0, 1e-30, -1e-30]]).astype(dtype)
+    slope = exact_derivative(act, params, x)
+    x = x[np.abs(slope) >= np.finfo(dtype).tiny]
+    for g in (np.inf, -np.inf, 0.0, -0.0):
+        grad = np.full(x.size, g, dtype=dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = fn(act, "_backward")(grad, x=x, **params)
+        assert_ulp(got, exact_backward(act, params, grad, x), dtype, act.ulp_bound("backward"),
+                   x, f"backward grad={g}")
+
+
+@pytest.mark.parametrize("act,params", case_params(ALL_CASES))
 def test_nan_propagates(act, params, dtype):
     x = np.full(37, np.nan, dtype=dtype)
     x[::3] = np.array([-np.nan], dtype=dtype)[0]
