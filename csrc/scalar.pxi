@@ -876,9 +876,9 @@ cdef inline double softsign_df64(double x) noexcept nogil:
 # rounding of r twice over, was 2.84 ULP off.  Where that gives NaN from non-NaN
 # inputs (an infinite grad times a zero correction term; rl itself is NaN at |x| =
 # inf), (grad r) r is the limit: inf, or grad 0 at |x| = inf; where it gives 0, the
-# zero of (grad r) r has grad's sign (a correction term's +0 plus -0 is +0).  This keeps softsign
-# out of the long double fix-up of tiny slopes (F64_WIDE_FIXUP), whose masks and
-# tiles took about a third of the backward's time.
+# zero of (grad r) r has grad's sign (a correction term's +0 plus -0 is +0).  This
+# keeps softsign out of the long double fix-up of tiny slopes (F64_WIDE_FIXUP),
+# whose masks and tiles took about a third of the backward's time.
 cdef inline double softsign_df64_times(double x, double grad) noexcept nogil:
     cdef double r, rl, pl
     cdef double p = _softsign_slope_pair(x, &r, &rl, &pl)
