@@ -854,8 +854,8 @@ cdef inline double softsign_f64(double x) noexcept nogil:
     return softsign_f(x)
 
 # r = 1 / (1 + |x|) as a double pair r + rl (1 + |x| an exact pair, one division:
-# vm_dd_div_moderate, whose 1 <= d <= 2^900 holds for d < 1e300, where it is used),
-# and r^2 = p + pl.
+# vm_dd_div_moderate, whose 1 <= d <= 2^900 holds where p + pl is used; the larger d
+# of the other path take r + rl as well, measured with the rest), and r^2 = p + pl.
 cdef inline double _softsign_slope_pair(double x, double* r, double* rl, double* pl) noexcept nogil:
     cdef double dl, pe
     cdef double d = vm_two_sum(1.0, vm_abs(x), &dl)
@@ -863,11 +863,6 @@ cdef inline double _softsign_slope_pair(double x, double* r, double* rl, double*
     cdef double p = vm_two_prod(r[0], r[0], &pe)
     pl[0] = pe + 2 * r[0] * rl[0]
     return p
-
-cdef inline double softsign_df64(double x) noexcept nogil:
-    cdef double r, rl, pl
-    cdef double p = _softsign_slope_pair(x, &r, &rl, &pl)
-    return p + pl if vm_abs(x) < 1e300 else r * r
 
 # grad r^2 rounded once (an fma of grad and the pair; a product and a sum without
 # an FMA).  The pair is exact while r^2 >= 2^-968 (PYACT_SOFTSIGN_PAIR_BELOW);
@@ -886,6 +881,10 @@ cdef inline double softsign_df64_times(double x, double grad) noexcept nogil:
     cdef double res = (VM_FMA(grad, p, grad * pl) if vm_abs(x) < PYACT_SOFTSIGN_PAIR_BELOW
                        else VM_FMA(w, r, w * (rl + rl)))
     return res if vm_abs(res) > 0 else w * r   # not for NaN or 0
+
+# the times form itself, so that backward(1, x) is derivative(x) bit for bit
+cdef inline double softsign_df64(double x) noexcept nogil:
+    return softsign_df64_times(x, 1)
 
 cdef inline double softsign_dfy64(double y) noexcept nogil:
     return softsign_dfy(y)
