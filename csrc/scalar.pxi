@@ -853,21 +853,13 @@ cdef inline double tanhshrink_df64(double x) noexcept nogil:
 cdef inline double softsign_f64(double x) noexcept nogil:
     return softsign_f(x)
 
-# r = 1 / (1 + |x|) as a double pair r + rl (1 + |x| an exact pair, one division:
-# vm_dd_div_moderate, whose 1 <= d <= 2^900 holds where p + pl is used; the larger d
-# of the other path take r + rl as well, measured with the rest), and r^2 = p + pl.
-cdef inline double _softsign_slope_pair(double x, double* r, double* rl, double* pl) noexcept nogil:
-    cdef double dl, pe
-    cdef double d = vm_two_sum(1.0, vm_abs(x), &dl)
-    r[0] = vm_dd_div_moderate(1.0, 0.0, d, dl, rl)
-    cdef double p = vm_two_prod(r[0], r[0], &pe)
-    pl[0] = pe + 2 * r[0] * rl[0]
-    return p
-
-# grad r^2 rounded once (an fma of grad and the pair; a product and a sum without
-# an FMA).  The pair is exact while r^2 >= 2^-968 (PYACT_SOFTSIGN_PAIR_BELOW);
-# beyond, w = grad r rounded, then w r + w 2 rl rounded once: w is below the normal
-# range only where the result rounds to 0 (r <= 2^-484).  (grad r) r, with the
+# grad r^2 rounded once, r = 1 / (1 + |x|) as a double pair r + rl (1 + |x| an exact
+# pair; one division: vm_dd_div_moderate, whose 1 <= d <= 2^900 holds where p + pl is
+# used, the larger d of the other path measured with the rest) and r^2 = p + pl: an fma
+# of grad and the pair (a product and a sum without an FMA).  The pair is exact while
+# r^2 >= 2^-968 (PYACT_SOFTSIGN_PAIR_BELOW); beyond, w = grad r rounded, then
+# w r + w 2 rl rounded once: w is below the normal range only where the result rounds
+# to 0 (r <= 2^-484).  (grad r) r, with the
 # rounding of r twice over, was 2.84 ULP off.  Where that gives NaN from non-NaN
 # inputs (an infinite grad times a zero correction term; rl itself is NaN at |x| =
 # inf), (grad r) r is the limit: inf, or grad 0 at |x| = inf; where it gives 0, the
@@ -875,8 +867,11 @@ cdef inline double _softsign_slope_pair(double x, double* r, double* rl, double*
 # keeps softsign out of the long double fix-up of tiny slopes (F64_WIDE_FIXUP),
 # whose masks and tiles took about a third of the backward's time.
 cdef inline double softsign_df64_times(double x, double grad) noexcept nogil:
-    cdef double r, rl, pl
-    cdef double p = _softsign_slope_pair(x, &r, &rl, &pl)
+    cdef double dl, rl, pe
+    cdef double d = vm_two_sum(1.0, vm_abs(x), &dl)
+    cdef double r = vm_dd_div_moderate(1.0, 0.0, d, dl, &rl)
+    cdef double p = vm_two_prod(r, r, &pe)
+    cdef double pl = pe + 2 * r * rl
     cdef double w = grad * r
     cdef double res = (VM_FMA(grad, p, grad * pl) if vm_abs(x) < PYACT_SOFTSIGN_PAIR_BELOW
                        else VM_FMA(w, r, w * (rl + rl)))
