@@ -388,12 +388,14 @@ static inline double vm_log1p_01_dd(double u, double *lo)
     return vm_fast_two_sum(r, e, lo);
 }
 
-/* u = 2^k f with f in [1, 2), for a positive normal u; returns k. */
+/* u = 2^k f with f in [1, 2), for a positive normal u; returns k.  k comes from
+   the biased exponent e as the double 2^52 + e, minus 2^52 + 1023 (exact): AVX2 has
+   no int64 -> double vector conversion, and with one the loops around stayed scalar. */
 static inline double vm_split_exponent(double u, double *f)
 {
     uint64_t bits = vm_bits(u);
     *f = vm_double((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
-    return (double)((int64_t)((bits >> 52) & 0x7ff) - 1023);
+    return vm_double(((bits >> 52) & 0x7ff) | 0x4330000000000000ULL) - 4503599627371519.0;
 }
 
 /* log(1 + (h + l)) for h + l >= 0, |l| <= ulp(h) (or NaN) as hi + *lo.
