@@ -52,6 +52,13 @@ cdef extern from "lanes.h" nogil:
     void pyact_add_gy_lanes_f(const float *g, const float *y, Py_ssize_t n, double *acc,
                               double *low)
 
+cdef extern from "transpose.h" nogil:
+    enum: PYACT_TILE_COLS, PYACT_TD_WIDTH
+    void pyact_tile_in_f(float *tile, const float *block, Py_ssize_t n)
+    void pyact_tile_in_d(double *tile, const double *block, Py_ssize_t n)
+    void pyact_tile_out_f(float *block, const float *tile, Py_ssize_t n)
+    void pyact_tile_out_d(double *block, const double *tile, Py_ssize_t n)
+
 cdef enum:
     MODE_SOFTMAX = 0
     MODE_LOG_SOFTMAX = 1
@@ -62,7 +69,7 @@ AXIS_MODES = {"softmax": MODE_SOFTMAX, "log_softmax": MODE_LOG_SOFTMAX,
 
 cdef enum:
     LANES = 8            # partial accumulators per slice (part of the arithmetic)
-    COLS = 16            # slices handled side by side by the column loops
+    COLS = PYACT_TILE_COLS   # slices handled side by side by the column loops (16)
     SHORT_ROW = 63       # rows up to this length go through the transposed tiles
                          # (rows of 33-63 ran 0.55-0.98x the time of the row loop,
                          # except at 48 and 56, where the row loop has no tail: float32
@@ -71,14 +78,9 @@ cdef enum:
     SHORT_ROW_VJP = 23   # the same for the vjp (rows of 17-23 ran 0.48-0.92x the
                          # time through the tiles; at 24 0.87-1.15x, at 32-128
                          # 1.01-1.89x)
-    TILE_BY_ROW_F64 = 13 # float64 tiles of rows up to this length are filled 16 slices
-                         # (one tile row) at a time, as float32 tiles always are (rows
-                         # of 5-13: 0.85-0.99x the time; from 15 on 0.97-1.04x)
-    TILE_OUT_BY_ROW_F64 = 8  # tiles are copied out by tile row up to these lengths,
-    TILE_OUT_BY_ROW_F32 = 16 # slice by slice beyond: GCC stores a tile row element by
-                         # element, a slice with vector stores (float64 rows of 9-13
-                         # slice by slice: 0.88-0.99x the time, 4-7 1.0-1.09x; float32
-                         # rows of 17-50 0.87-0.94x, 11-16 1.02-1.08x)
+    TILE_SQUARES_F64 = 13    # full float64 tiles of rows up to this length are copied by
+                             # square transposes (rows of 8-13: 0.71-0.86x the time of
+                             # the tile-row and slice copies; 16-48: 0.83-1.10x)
     CHUNK = 4096         # exponentials of a slice held in scratch at a time
     CHUNK_ROWS = CHUNK // COLS   # the same for the column loops (COLS slices at once)
     LONG_ROW_CAP = 1 << 21       # exponentials of a long row held on the heap (16 MiB)
@@ -691,15 +693,31 @@ cdef void _backward_cols(const floating* grad, const floating* y, floating* out,
 # [t0, t1) with its own scratch, so ranges of tasks can go to different threads.
 
 # Short rows to and from a tile: row j of the block (n elements) is column j of the
-# tile (COLS elements per tile row).  A full block of float32 rows loops over the
-# tile rows with a constant trip count inside, which GCC assembles into vector
-# stores (in) and takes apart from vector loads (out): 1.07-1.17x faster over
-# rows of 10.  float64 blocks do so only for short rows (TILE_BY_ROW_F64,
-# TILE_OUT_BY_ROW_F64); longer ones, and partial blocks, are copied slice by slice.
+# tile (COLS elements per tile row).  A full block goes by square transposes in
+# registers (csrc/transpose.h), float64 only up to TILE_SQUARES_F64; rows shorter
+# than a square loop over the tile rows with a constant trip count inside (which
+# GCC assembles into vector stores and loads); longer float64 rows, and partial
+# blocks, are copied slice by slice.
+cdef inline int _tile_copy_kind(Py_ssize_t n, Py_ssize_t w, floating like) noexcept nogil:
+    """0: by squares, 1: by tile rows, 2: slice by slice."""
+    cdef Py_ssize_t square = 4 if floating is float else PYACT_TD_WIDTH
+    if w != COLS:
+        return 2
+    if n < square:
+        return 1
+    return 0 if floating is float or n <= TILE_SQUARES_F64 else 2
+
+
 cdef inline void _tile_in(floating* tile, const floating* block, Py_ssize_t n,
                           Py_ssize_t w) noexcept nogil:
     cdef Py_ssize_t i, j
-    if w == COLS and (floating is float or n <= TILE_BY_ROW_F64):
+    cdef int kind = _tile_copy_kind(n, w, block[0])
+    if kind == 0:
+        if floating is float:
+            pyact_tile_in_f(tile, block, n)
+        else:
+            pyact_tile_in_d(tile, block, n)
+    elif kind == 1:
         for i in range(n):
             for j in range(COLS):
                 tile[i * COLS + j] = block[j * n + i]
@@ -712,8 +730,13 @@ cdef inline void _tile_in(floating* tile, const floating* block, Py_ssize_t n,
 cdef inline void _tile_out(floating* block, const floating* tile, Py_ssize_t n,
                            Py_ssize_t w) noexcept nogil:
     cdef Py_ssize_t i, j
-    if w == COLS and ((floating is float and n <= TILE_OUT_BY_ROW_F32)
-                      or (floating is double and n <= TILE_OUT_BY_ROW_F64)):
+    cdef int kind = _tile_copy_kind(n, w, tile[0])
+    if kind == 0:
+        if floating is float:
+            pyact_tile_out_f(block, tile, n)
+        else:
+            pyact_tile_out_d(block, tile, n)
+    elif kind == 1:
         for i in range(n):
             for j in range(COLS):
                 block[j * n + i] = tile[i * COLS + j]
