@@ -75,6 +75,8 @@ static inline void pyact_transpose_d(pyact_ttd v[PYACT_TD_WIDTH])
     for ((i0) = 0; (i0) < (n); (i0) += (W))                                            \
         for ((i) = (i0) + (W) <= (n) ? (i0) : (n) - (W), (j0) = 0;                     \
              (j0) < PYACT_TILE_COLS; (j0) += (W))
+/* The third and fourth vectors are indexed W - 2 and W - 1, not 2 and 3, so that
+   the W = 2 copies index their two-vector array in range in the dead branch. */
 #define PYACT_LOAD_SQUARE(v, UT, p, stride, W)                                         \
     do {                                                                               \
         (v)[0] = *(const UT *)(p);                                                     \
