@@ -925,9 +925,12 @@ static inline double vm_silu_d(double x)
 /* 1 where r = grad f'(x) of a float64 backward loop is one of its rare elements, which
    the loop computes again with f' in long double (F64_WIDE_FIXUP in kernels.pyx.tp),
    else 0: f' below the normal range and |grad| > 1, where f' rounded first (or
-   clamped) shows its lost digits in the product, or f' beyond the range and
-   |grad| < 1 (inf, or NaN for grad 0).  Not at x = 0, where only tanhshrink's f' is
-   below the normal range, and exactly 0: zeros are common inputs, and the long double
+   clamped) shows its lost digits in the product, or r not finite from non-NaN grad and
+   x: f' beyond the range (inf, or NaN for grad 0, where |grad| < 1 may bring the
+   product back into it), or an infinite grad times an f' that underflowed to 0 (+-inf
+   in long double unless f' is 0 there too; r = inf for |grad| >= 1 is tested again
+   too, as rare as it is, for one compare fewer).  The first test not at x = 0, where
+   only tanhshrink's f' is below the normal range, and exactly 0: zeros are common inputs, and the long double
    path costs tens of ns per element.  Tested on r, not f' (GCC folds a test of f'
    into the kernels' selects, and the elu and softplus loops then do not vectorise);
    a < g DBL_MIN as a 2^1022 < g, since g DBL_MIN is subnormal for g < 1 and slow to
@@ -944,10 +947,10 @@ static inline vm_rare_t vm_backward_needs_wide(double r, double grad, double x)
 {
     double g = vm_abs(grad), a = vm_abs(r);
 #if defined(__AVX2__)
-    return ((a * 0x1p1022 < g) & (g > 1.0) & (x != 0.0)) | (!(a <= DBL_MAX) & (g < 1.0) & (x == x));
+    return ((a * 0x1p1022 < g) & (g > 1.0) & (x != 0.0)) | (!(a <= DBL_MAX) & (g == g) & (x == x));
 #else
     double tiny = (a * 0x1p1022 < g ? 1.0 : 0.0) * (g > 1.0 ? 1.0 : 0.0) * (x != 0.0 ? 1.0 : 0.0);
-    double huge = (a <= DBL_MAX ? 0.0 : 1.0) * (g < 1.0 ? 1.0 : 0.0) * (x == x ? 1.0 : 0.0);
+    double huge = (a <= DBL_MAX ? 0.0 : 1.0) * (g == g ? 1.0 : 0.0) * (x == x ? 1.0 : 0.0);
     return vm_bits(0.5 - (tiny + huge)) >> 63;
 #endif
 }
