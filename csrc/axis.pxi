@@ -27,7 +27,7 @@
 # shift x - max (whose rounding exp would amplify), the exponentials, the sums,
 # the reciprocal of the sum and the final product; each output rounded once.
 
-from libc.math cimport INFINITY
+from libc.math cimport INFINITY, NAN
 from libc.stdlib cimport malloc, free
 
 cdef extern from "vmath.h" nogil:
@@ -51,6 +51,14 @@ cdef extern from "lanes.h" nogil:
     void pyact_add_g_lanes_d(const double *g, Py_ssize_t n, double *acc, double *low)
     void pyact_add_gy_lanes_f(const float *g, const float *y, Py_ssize_t n, double *acc,
                               double *low)
+
+cdef extern from "exp_dw.h" nogil:
+    double PYACT_EXP_DW_MAX
+    ctypedef struct pyact_exp_dw_memo:
+        double y
+    double pyact_log_softmax_vjp_exact(double g, double y, double acc, double low,
+                                       pyact_exp_dw_memo* memo)
+    long double pyact_ld_product_error(long double a, long double b, long double p)
 
 cdef extern from "transpose.h" nogil:
     enum: PYACT_TILE_COLS, PYACT_TD_WIDTH
@@ -472,14 +480,17 @@ cdef inline double _log_softmax_vjp_terms(double g, double y, double acc, double
 
 
 # float32 data: the same split in plain double with float32-grade exponentials
-# (~2^-36 relative): the error left is ~2^-36 of the cancelling terms, under
-# 2^-12 ULP of the float32 result unless they cancel by more than 12 bits (the
-# bound is in ULPs of the slice's largest result, which this keeps anyway).
-# A third of the time of the pairs, and it vectorises.
-cdef inline double _log_softmax_vjp_f32(double g, double y, double acc, double low) noexcept nogil:
+# (~2^-36 relative): the error left is ~2^-36 of the cancelling terms, under 2^-27
+# of the result where they cancel by at most 8 bits; the slice loops take the others
+# again (_log_softmax_vjp_rare).  *size is |base| alone: where the two terms cancel
+# it is the size of both, and elsewhere the result is not below 2^-8 of it.  A
+# third of the time of the pairs, and it vectorises.
+cdef inline double _log_softmax_vjp_f32(double g, double y, double acc, double low,
+                                        double* size) noexcept nogil:
     cdef int use_m1 = y > MINUS_LN2
     cdef double t = vm_exp_or_expm1_d32(y, use_m1)
     cdef double base = ((g - acc) - low) if use_m1 else g
+    size[0] = fabs(base)
     return base - t * (acc + low)
 
 
@@ -510,22 +521,8 @@ cdef inline floating _softmax_vjp_element(floating g, floating y, double acc, do
     return <floating>((sign * (p + (pe + ys * dl))) * (PYACT_VJP_Y_DOWN if tiny else 1.0))
 
 
-cdef inline long double _product_error(long double a, long double b, long double p) noexcept nogil:
-    """Rounding error of the long double product p = a * b, exactly (Dekker's
-    product with Veltkamp halves of 32 bits; libm's fmal is a slow software
-    routine on x87).  Here |a| <= 1-ish and b is a sum of float64 values, far
-    from long double's overflow and underflow."""
-    cdef long double c = 4294967297.0  # 2**32 + 1
-    cdef long double t = c * a
-    cdef long double a1 = t - (t - a)
-    cdef long double a2 = a - a1
-    t = c * b
-    cdef long double b1 = t - (t - b)
-    cdef long double b2 = b - b1
-    return ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2
-
-
-cdef inline double _log_softmax_vjp_wide(double g, double y, double acc, double low) noexcept nogil:
+cdef inline double _log_softmax_vjp_wide(double g, double y, double acc, double low,
+                                         double* size) noexcept nogil:
     cdef long double t, base, p
     if y > MINUS_LN2:
         t = expm1l(<long double>y)
@@ -534,76 +531,118 @@ cdef inline double _log_softmax_vjp_wide(double g, double y, double acc, double 
         t = expl(<long double>y)
         base = g
     p = t * acc
-    return <double>(((base - p) - _product_error(t, acc, p)) - t * low)
+    size[0] = <double>(fabsl(base) + fabsl(p))
+    return <double>(((base - p) - pyact_ld_product_error(t, acc, p)) - t * low)
 
 
-cdef enum:
-    VJP_CHUNK = 256   # float64 log_softmax vjp results held on the stack at a time
+# The elements a slice loop flags, where g - e^y sum(g) cancels by more bits than its
+# exponentials keep (r and size: the loop's result and the size of its cancelling
+# terms).  float32 data first with exp in double pairs (~2^-60 relative: enough to
+# 2^-30 of the result for 30 bits of cancellation); then long double (expl, ~2^-63:
+# enough for 7 bits), skipped where the pairs already show more; then exp_dw.h
+# (~2^-115, about a hundred x87 operations: a row of equal logits with g = 1
+# cancels by ~53 bits).  y > 0 is not a log-probability (exp(y) may be huge): not
+# in pairs.
+cdef double _log_softmax_vjp_rare(double g, double y, double acc, double low, double r,
+                                  double size, bint float_data,
+                                  pyact_exp_dw_memo* memo) noexcept nogil:
+    if float_data and y <= 0:
+        r = _log_softmax_vjp_terms(g, y, acc, low, &size)
+        if size <= 1073741824.0 * fabs(r):   # 2^30
+            return r
+    if not (y <= 0 and size > 128 * fabs(r)):
+        r = _log_softmax_vjp_wide(g, y, acc, low, &size)
+        if size <= 128 * fabs(r):
+            return r
+    if not (size <= DBL_MAX) or not (fabs(y) <= PYACT_EXP_DW_MAX):
+        return r   # NaN and infinite terms: nothing cancels there
+    return pyact_log_softmax_vjp_exact(g, y, acc, low, memo)
 
 
-cdef inline bint _vjp_needs_wide(double r, double size, double y) noexcept nogil:
-    # cancellation by more than 4 bits (~0.1 ULP of error left), or y > 0 (not a
-    # log-probability: exp(y) may be huge)
+cdef inline double _log_softmax_vjp_fast(floating g, floating y, double acc, double low,
+                                         double* size) noexcept nogil:
+    if floating is float:
+        return _log_softmax_vjp_f32(g, y, acc, low, size)
+    return _log_softmax_vjp_terms(g, y, acc, low, size)
+
+
+# float64: cancellation by more than 4 bits (~0.1 ULP of error left), or y > 0;
+# float32: by more than 8 bits (also an exact 0 from terms that are not).
+cdef inline bint _log_softmax_vjp_flagged(double r, double size, floating y) noexcept nogil:
+    if floating is float:
+        return size > 256 * fabs(r)
     return (size > 16 * fabs(r)) | (y > 0)
 
 
-cdef void _log_softmax_vjp_f64(const double* grad, const double* y, double* out,
-                               Py_ssize_t n, Py_ssize_t stride, double acc,
-                               double low) noexcept nogil:
-    """One float64 log_softmax slice (element i at i * stride), a chunk at a
-    time: results and the size of their cancelling terms into stack buffers (out
-    may be grad or y), then stored, or computed in long double where needed."""
+cdef enum:
+    VJP_CHUNK = 256   # log_softmax vjp results held on the stack at a time
+
+
+cdef void _log_softmax_vjp_slice(const floating* grad, const floating* y, floating* out,
+                                 Py_ssize_t n, Py_ssize_t stride, double acc,
+                                 double low) noexcept nogil:
+    """One log_softmax slice (element i at i * stride), a chunk at a time: results
+    and the size of their cancelling terms into stack buffers (out may be grad or
+    y), then stored, or the flagged ones computed again (_log_softmax_vjp_rare)."""
     cdef double r[VJP_CHUNK]
     cdef double size[VJP_CHUNK]
-    cdef Py_ssize_t i, j, chunk, i0, c, wide
+    cdef Py_ssize_t i, j, chunk, i0, c, flagged
+    cdef pyact_exp_dw_memo memo
+    memo.y = NAN
     for chunk in range((n + VJP_CHUNK - 1) // VJP_CHUNK):
         i0 = chunk * VJP_CHUNK
         c = min(<Py_ssize_t>VJP_CHUNK, n - i0)
-        wide = 0
+        flagged = 0
         for i in range(c):
             j = (i0 + i) * stride
-            r[i] = _log_softmax_vjp_terms(grad[j], y[j], acc, low, &size[i])
-            wide += _vjp_needs_wide(r[i], size[i], y[j])
-        if wide == 0:
+            r[i] = _log_softmax_vjp_fast(grad[j], y[j], acc, low, &size[i])
+            flagged += _log_softmax_vjp_flagged(r[i], size[i], y[j])
+        if flagged == 0:
             for i in range(c):
-                out[(i0 + i) * stride] = r[i]
+                out[(i0 + i) * stride] = <floating>r[i]
             continue
         for i in range(c):
             j = (i0 + i) * stride
-            out[j] = (_log_softmax_vjp_wide(grad[j], y[j], acc, low)
-                      if _vjp_needs_wide(r[i], size[i], y[j]) else r[i])
+            out[j] = <floating>(
+                _log_softmax_vjp_rare(grad[j], y[j], acc, low, r[i], size[i], floating is float,
+                                      &memo)
+                if _log_softmax_vjp_flagged(r[i], size[i], y[j]) else r[i])
 
 
-cdef void _log_softmax_vjp_f64_cols(const double* grad, const double* y, double* out,
-                                    Py_ssize_t ld, Py_ssize_t n, Py_ssize_t w,
-                                    const double* acc, const double* low) noexcept nogil:
-    """_log_softmax_vjp_f64 for w <= COLS slices side by side (slice j at
+cdef void _log_softmax_vjp_cols(const floating* grad, const floating* y, floating* out,
+                                Py_ssize_t ld, Py_ssize_t n, Py_ssize_t w,
+                                const double* acc, const double* low) noexcept nogil:
+    """_log_softmax_vjp_slice for w <= COLS slices side by side (slice j at
     i * ld + j, its sums acc[j] + low[j]), vectorised across the slices."""
     cdef double r[VJP_CHUNK]
     cdef double size[VJP_CHUNK]
-    cdef Py_ssize_t i, j, chunk, i0, c, wide, rows = VJP_CHUNK // COLS
+    cdef Py_ssize_t i, j, chunk, i0, c, flagged, rows = VJP_CHUNK // COLS
+    cdef pyact_exp_dw_memo memo
+    memo.y = NAN
     for chunk in range((n + rows - 1) // rows):
         i0 = chunk * rows
         c = min(rows, n - i0)
-        wide = 0
+        flagged = 0
         for i in range(c):
             for j in range(w):
-                r[i * COLS + j] = _log_softmax_vjp_terms(
+                r[i * COLS + j] = _log_softmax_vjp_fast(
                     grad[(i0 + i) * ld + j], y[(i0 + i) * ld + j], acc[j], low[j],
                     &size[i * COLS + j])
-                wide += _vjp_needs_wide(r[i * COLS + j], size[i * COLS + j],
-                                        y[(i0 + i) * ld + j])
-        if wide == 0:
+                flagged += _log_softmax_vjp_flagged(r[i * COLS + j], size[i * COLS + j],
+                                                    y[(i0 + i) * ld + j])
+        if flagged == 0:
             for i in range(c):
                 for j in range(w):
-                    out[(i0 + i) * ld + j] = r[i * COLS + j]
+                    out[(i0 + i) * ld + j] = <floating>r[i * COLS + j]
             continue
         for i in range(c):
             for j in range(w):
-                out[(i0 + i) * ld + j] = (
-                    _log_softmax_vjp_wide(grad[(i0 + i) * ld + j], y[(i0 + i) * ld + j],
-                                          acc[j], low[j])
-                    if _vjp_needs_wide(r[i * COLS + j], size[i * COLS + j], y[(i0 + i) * ld + j])
+                out[(i0 + i) * ld + j] = <floating>(
+                    _log_softmax_vjp_rare(grad[(i0 + i) * ld + j], y[(i0 + i) * ld + j],
+                                          acc[j], low[j], r[i * COLS + j], size[i * COLS + j],
+                                          floating is float, &memo)
+                    if _log_softmax_vjp_flagged(r[i * COLS + j], size[i * COLS + j],
+                                                y[(i0 + i) * ld + j])
                     else r[i * COLS + j])
 
 
@@ -639,11 +678,8 @@ cdef void _backward_row(const floating* grad, const floating* y, floating* out, 
     if mode != MODE_LOG_SOFTMAX:
         for i in range(n):
             out[i] = _softmax_vjp_element(grad[i], y[i], acc[0], low[0], low2[0], sign)
-    elif floating is double:
-        _log_softmax_vjp_f64(grad, y, out, n, 1, acc[0], low[0])
     else:
-        for i in range(n):
-            out[i] = <floating>_log_softmax_vjp_f32(grad[i], y[i], acc[0], low[0])
+        _log_softmax_vjp_slice(grad, y, out, n, 1, acc[0], low[0])
 
 
 cdef void _backward_cols(const floating* grad, const floating* y, floating* out, Py_ssize_t ld,
@@ -677,13 +713,8 @@ cdef void _backward_cols(const floating* grad, const floating* y, floating* out,
             for j in range(w):
                 out[i * ld + j] = _softmax_vjp_element(grad[i * ld + j], y[i * ld + j],
                                                        acc[0][j], low[0][j], low2[0][j], sign)
-    elif floating is double:
-        _log_softmax_vjp_f64_cols(grad, y, out, ld, n, w, acc[0], low[0])
     else:
-        for i in range(n):
-            for j in range(w):
-                out[i * ld + j] = <floating>_log_softmax_vjp_f32(
-                    grad[i * ld + j], y[i * ld + j], acc[0][j], low[0][j])
+        _log_softmax_vjp_cols(grad, y, out, ld, n, w, acc[0], low[0])
 
 
 # ---- drivers over (outer, n, inner) buffers -------------------------------------------
