@@ -33,9 +33,10 @@ in them (float64 cannot be enumerated and is sampled regardless); otherwise
 sample of `python -m pyact check`.  Backward forms use random grads of
 magnitude 1/2 to 2.  The axis functions (softmax, ...) are measured on
 `--sample N` elements in random rows (lengths 1 to 4096, logits of scales
-1e-3 to 1e3, shifted by up to 1e4, some masked with -inf, some +inf/NaN);
-their backward error is in ULPs of the largest |exact| value in the row,
-because g - sum(g y) can cancel to far below its terms.
+1e-3 to 1e3, shifted by up to 1e4, some masked with -inf, some +inf/NaN, some
+of equal logits with equal grads); their backward error is in ULPs of the
+largest |exact| value in the row, because g - sum(g y) can cancel to far below
+its terms.
 
 The exit status is 1 when any measured error exceeds its bound.
 """
@@ -328,12 +329,17 @@ def _axis_rows(case: Case, task: tuple):
         scale = np.exp(rng.uniform(math.log(1e-3), math.log(1e3), (rows, 1)))
         shift = np.where(rng.random((rows, 1)) < 0.2, rng.uniform(-1e4, 1e4, (rows, 1)), 0.0)
         x = rng.normal(0.0, 1.0, (rows, length)) * scale + shift
+        # rows of equal logits (and below, equal grads): log_softmax's vjp cancels
+        # by ~53 bits in every element there
+        equal = rng.random((rows, 1)) < 0.05
+        x = np.where(equal, x[:, :1], x)
         masked = (rng.random((rows, 1)) < 0.2) & (rng.random((rows, length)) < 0.1)
         x[masked] = -np.inf
         special = rng.random((rows, length)) < 1e-4
         x[special] = rng.choice([np.inf, np.nan, -np.inf], int(special.sum()))
         x = x.astype(dtype)
         grad: np.ndarray = rng.normal(0.0, 1.0, x.shape).astype(dtype)
+        grad = np.where(equal, grad[:, :1], grad)
         left -= x.size
         yield x, grad
 

@@ -619,19 +619,24 @@ def exact_values(call: Call, inputs, compute, params, axis):
          else act.reference_derivative(x, **rp))
     with np.errstate(all="ignore"):
         product = g * d
-    # inf * f' where f' is below the compute dtype's smallest subnormal (or 0):
-    # NaN or an infinity of either sign, since the reference is accurate only to
-    # that dtype's resolution; likewise 0 * inf.  Any answer is accepted there
-    # (the second array marks them).
-    tiny = np.finfo(compute).smallest_subnormal
+    # inf * f' where the reference's f' is below its own normal range (or 0): NaN
+    # or an infinity of either sign, since where it underflows gradually the
+    # kernel's f' and the reference's round to 0 at slightly different x (where
+    # f' is normal in the reference, the result is +-inf, also where f' underflows
+    # in the compute dtype); likewise 0 * inf.  Any answer is accepted there (the
+    # second array marks them).
+    tiny = np.finfo(d.dtype).tiny
     undecided = np.isinf(g) & (np.abs(d) < tiny) | (g == 0) & np.isinf(d)
     if compute == np.float64:
-        # A known limitation (README, "Accuracy guarantee"): the float64 kernels
-        # round f' to a double before multiplying by grad, so a subnormal f'
-        # brings its absolute error, times grad, into the result, and an f'
-        # beyond the double range (celu with alpha < 0) is inf, also for grad 0.
+        # A known limitation: the float64 kernels round f' to a double before
+        # multiplying by a finite grad (from y, or where the rare-element test of
+        # the backward from x lets it pass), so a subnormal f' brings its absolute
+        # error, times grad, into the result, and an f' beyond the double range
+        # (celu with alpha < 0) is inf, also for grad 0.  An infinite grad is
+        # checked: +-inf wherever the reference's f' is normal.
         info = np.finfo(np.float64)
-        outside = ((np.abs(d) < info.tiny) & (d != 0) & (g != 0)) | (np.abs(d) > info.max)
+        outside = (((np.abs(d) < info.tiny) & (d != 0) & np.isfinite(g) & (g != 0))
+                   | (np.abs(d) > info.max))
         if outside.any():
             call.notes.append("float64 backward where f' is subnormal or overflows "
                               "(known, not checked)")
