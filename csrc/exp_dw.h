@@ -17,10 +17,26 @@
 #ifndef PYACT_EXP_DW_H
 #define PYACT_EXP_DW_H
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "exp_dw_consts.h"
+
+/* Per significand width p of the target's long double (the bounds above are for
+   x87's 64 bits; aarch64's 113 keep them, a long double that is a double does
+   not): adding and subtracting 1.5 2^(p-1) rounds to an integer, and
+   2^ceil(p/2) + 1 splits a significand into halves whose products are exact. */
+#if LDBL_MANT_DIG == 113
+#define PYACT_LD_RINT_MAGIC 0x1.8p112L
+#define PYACT_LD_SPLIT 144115188075855873.0L   /* 2^57 + 1 */
+#elif LDBL_MANT_DIG == 53
+#define PYACT_LD_RINT_MAGIC 0x1.8p52L
+#define PYACT_LD_SPLIT 134217729.0L            /* 2^27 + 1 */
+#else
+#define PYACT_LD_RINT_MAGIC 0x1.8p63L
+#define PYACT_LD_SPLIT 4294967297.0L           /* 2^32 + 1 */
+#endif
 
 #define PYACT_EXP_DW_MAX 11000.0
 
@@ -35,10 +51,9 @@ static inline long double pyact_ld_two_sum(long double a, long double b, long do
 /* a b - p exactly, p = a b rounded (|a|, |b| far from the overflow and underflow) */
 static inline long double pyact_ld_product_error(long double a, long double b, long double p)
 {
-    const long double split = 4294967297.0L;   /* 2^32 + 1 */
-    long double t = split * a;
+    long double t = PYACT_LD_SPLIT * a;
     long double a1 = t - (t - a), a2 = a - a1;
-    t = split * b;
+    t = PYACT_LD_SPLIT * b;
     long double b1 = t - (t - b), b2 = b - b1;
     return ((a1 * b1 - p) + a1 * b2 + a2 * b1) + a2 * b2;
 }
@@ -57,8 +72,9 @@ static inline long double pyact_ld_mul_pair(long double ah, long double al, long
 /* e^y = (hi + *lo) 2^*k for finite |y| <= PYACT_EXP_DW_MAX */
 static inline long double pyact_exp_dw(double y, long double *lo, int *k)
 {
-    /* round to an integer by the 1.5 2^63 trick: rintl is a libm call */
-    long double nd = ((long double)y * PYACT_EXP_DW_INV_STEP + 0x1.8p63L) - 0x1.8p63L;
+    /* rounded to an integer by adding and subtracting a constant: rintl is a libm call */
+    long double nd = ((long double)y * PYACT_EXP_DW_INV_STEP + PYACT_LD_RINT_MAGIC)
+                     - PYACT_LD_RINT_MAGIC;
     long double e1, e2, s;
     long double rh = (long double)y - nd * PYACT_EXP_DW_STEP_A;      /* exact */
     rh = pyact_ld_two_sum(rh, -nd * PYACT_EXP_DW_STEP_B, &e1);      /* nd B exact */
