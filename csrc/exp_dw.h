@@ -48,6 +48,14 @@ static inline long double pyact_ld_two_sum(long double a, long double b, long do
     return s;
 }
 
+/* a + b = s + *err exactly, for |a| >= |b| (or a = 0) */
+static inline long double pyact_ld_fast_two_sum(long double a, long double b, long double *err)
+{
+    long double s = a + b;
+    *err = b - (s - a);
+    return s;
+}
+
 /* a b - p exactly, p = a b rounded (|a|, |b| far from the overflow and underflow) */
 static inline long double pyact_ld_product_error(long double a, long double b, long double p)
 {
@@ -64,9 +72,7 @@ static inline long double pyact_ld_mul_pair(long double ah, long double al, long
 {
     long double p = ah * bh;
     long double e = pyact_ld_product_error(ah, bh, p) + (ah * bl + al * bh);
-    long double s = p + e;
-    *lo = e - (s - p);
-    return s;
+    return pyact_ld_fast_two_sum(p, e, lo);
 }
 
 /* e^y = (hi + *lo) 2^*k for finite |y| <= PYACT_EXP_DW_MAX */
@@ -75,13 +81,11 @@ static inline long double pyact_exp_dw(double y, long double *lo, int *k)
     /* rounded to an integer by adding and subtracting a constant: rintl is a libm call */
     long double nd = ((long double)y * PYACT_EXP_DW_INV_STEP + PYACT_LD_RINT_MAGIC)
                      - PYACT_LD_RINT_MAGIC;
-    long double e1, e2, s;
+    long double e1, e2;
     long double rh = (long double)y - nd * PYACT_EXP_DW_STEP_A;      /* exact */
     rh = pyact_ld_two_sum(rh, -nd * PYACT_EXP_DW_STEP_B, &e1);      /* nd B exact */
-    long double rl = e1 - nd * PYACT_EXP_DW_STEP_C;
-    s = rh + rl;
-    rl -= s - rh;
-    rh = s;
+    long double rl;
+    rh = pyact_ld_fast_two_sum(rh, e1 - nd * PYACT_EXP_DW_STEP_C, &rl);
     int n, steps = (int)nd, j = steps & ((1 << PYACT_EXP_DW_TABLE_BITS) - 1);
     long double t = pyact_exp_dw_fact_hi[PYACT_EXP_DW_TERMS - 1];
     for (n = PYACT_EXP_DW_TERMS - 2; n >= PYACT_EXP_DW_PAIR_TERMS; n--)
@@ -91,10 +95,7 @@ static inline long double pyact_exp_dw(double y, long double *lo, int *k)
     for (n = PYACT_EXP_DW_PAIR_TERMS - 1; n >= 0; n--) {
         ph = pyact_ld_mul_pair(ah, al, rh, rl, &pl);
         ah = pyact_ld_two_sum(ph, pyact_exp_dw_fact_hi[n], &e2);
-        al = e2 + (pl + pyact_exp_dw_fact_lo[n]);
-        s = ah + al;
-        al -= s - ah;
-        ah = s;
+        ah = pyact_ld_fast_two_sum(ah, e2 + (pl + pyact_exp_dw_fact_lo[n]), &al);
     }
     ah = pyact_ld_mul_pair(ah, al, pyact_exp_dw_table_hi[j], pyact_exp_dw_table_lo[j], lo);
     *k = (steps - j) / (1 << PYACT_EXP_DW_TABLE_BITS);   /* exact: floor(steps / 64) */
