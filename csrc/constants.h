@@ -6,13 +6,13 @@
 
 #define PYACT_SELU_ALPHA 1.6732632423543772848170429916717L
 #define PYACT_SELU_SCALE 1.0507009873554804934193349852946L
-/* scale * alpha of SELU as a long double pair (hi + lo), so that y + scale*alpha
-   keeps its accuracy where it cancels (y -> -scale*alpha) */
+/* scale * alpha of SELU, and its low part as a double pair: scale * alpha -
+   (double)(scale * alpha), so that y + scale*alpha keeps its accuracy where it cancels
+   (y -> -scale*alpha).  A double, not the remainder of a long double: that depends
+   on the long double (x87's 64 bits, aarch64's 113). */
 #define PYACT_SELU_SCALED_ALPHA 1.75809934084737685994021752081231934L
-#define PYACT_SELU_SCALED_ALPHA_LO -4.952907947561048096523317e-20L
+#define PYACT_SELU_SCALED_ALPHA_DLO 0x1.05161b045a1fep-56
 #define PYACT_INV_SQRT2 0.70710678118654752440084436210484904L
-/* 1/sqrt(2) - (long double)(1/sqrt(2)) on x87 (64-bit significand) */
-#define PYACT_INV_SQRT2_LO 1.895032558893257079655062e-20L
 #define PYACT_FOUR_OVER_PI 1.2732395447351626861510701069801149L
 #define PYACT_INV_SQRT_2PI 0.39894228040143267793994605993438187L
 /* 2 sqrt(2/pi) and the cubic coefficient of the tanh form of GELU */

@@ -114,9 +114,8 @@ cdef extern from "vmath.h" nogil:
 cdef extern from "constants.h":
     long double PYACT_SELU_SCALE
     long double PYACT_SELU_SCALED_ALPHA
-    long double PYACT_SELU_SCALED_ALPHA_LO
+    double PYACT_SELU_SCALED_ALPHA_DLO
     long double PYACT_INV_SQRT2
-    long double PYACT_INV_SQRT2_LO
     long double PYACT_FOUR_OVER_PI
     long double PYACT_INV_SQRT_2PI
     long double PYACT_GELU_K1
@@ -315,13 +314,12 @@ cdef inline wide_t selu_df(wide_t x) noexcept nogil:
     cdef wide_t scaled_alpha = <wide_t>PYACT_SELU_SCALED_ALPHA
     return scale if x > 0 else scaled_alpha * v_exp(w_min0(x))
 
-# y + scale*alpha cancels as x -> -inf: add the constant's low part last.
+# y + scale*alpha cancels as x -> -inf: the constant as a double pair, its low part
+# added last (y + hi is exact there).
 cdef inline wide_t selu_dfy(wide_t y) noexcept nogil:
     cdef wide_t scale = <wide_t>PYACT_SELU_SCALE
-    cdef wide_t scaled_alpha = <wide_t>PYACT_SELU_SCALED_ALPHA
-    cdef wide_t low = <wide_t>(PYACT_SELU_SCALED_ALPHA - <long double>scaled_alpha
-                               + PYACT_SELU_SCALED_ALPHA_LO)
-    return scale if y > 0 else (y + scaled_alpha) + low
+    cdef wide_t scaled_alpha_hi = <double>PYACT_SELU_SCALED_ALPHA
+    return scale if y > 0 else (y + scaled_alpha_hi) + <wide_t>PYACT_SELU_SCALED_ALPHA_DLO
 
 
 cdef inline wide_t celu_f(wide_t x, wide_t alpha) noexcept nogil:
@@ -699,7 +697,7 @@ cdef inline double elu_dfy64(double y, double alpha) noexcept nogil:
 # scale * alpha as a double pair: (hi + lo) (h + l) with h + l = expm1 or exp.
 cdef inline double _selu_scaled(double h, double l) noexcept nogil:
     cdef double hi = <double>PYACT_SELU_SCALED_ALPHA
-    cdef double lo = <double>(PYACT_SELU_SCALED_ALPHA - <long double>hi + PYACT_SELU_SCALED_ALPHA_LO)
+    cdef double lo = PYACT_SELU_SCALED_ALPHA_DLO
     cdef double err
     cdef double p = vm_two_prod(h, hi, &err)
     return p + (err + (h * lo + l * hi))

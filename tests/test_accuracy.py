@@ -43,6 +43,19 @@ def test_float64_slopes_in_the_subnormal_tails(act):
         assert np.max(err) <= act.ulp_bound(form), (form, x[np.argmax(err)], np.max(err))
 
 
+@pytest.mark.parametrize("name", ["elu", "selu", "celu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_from_y_where_y_saturates(name, dtype):
+    # f'(y) = y + c cancels as y -> -c (selu: c = scale*alpha, added as a double pair
+    # whose low part once was a long double remainder valid on x87 only: on aarch64,
+    # whose long double has 113 bits, float64 results there were 3e13 ULP off)
+    act = REGISTRY[name]
+    x = -np.geomspace(1.0, 1e300 if dtype is np.float64 else 1e30, 4001).astype(dtype)
+    grad = np.random.default_rng(6).uniform(0.5, 2.0, x.size).astype(dtype)
+    err = _check.form_errors(act, "backward_y", x, act.example_params(), grad)
+    assert np.max(err) <= act.ulp_bound("backward_y"), (x[np.argmax(err)], np.max(err))
+
+
 @pytest.mark.parametrize("act", [a for a in AXIS if a.name != "log_softmax"], ids=lambda a: a.name)
 def test_float64_vjp_where_y_is_subnormal(act):
     # the vjp's elements whose y is subnormal, in rows with a spread of 700-745
