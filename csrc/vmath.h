@@ -20,10 +20,10 @@
    * vm_*: float64 kernels in plain double.  The building blocks return
      unevaluated sums hi + lo (double-double) where a following step would
      otherwise lose bits, and the error-free transformations use a hardware
-     fma when the target has one (__FMA__: x86-64-v3/v4) and Veltkamp/Dekker
-     splitting otherwise, so baseline x86-64 never calls the slow software
-     fma().  (Without __FMA__ the compiler cannot contract a*b+c either, so the
-     splitting is not disturbed by -ffp-contract.)
+     fma when the target has one (VM_HAS_FMA: x86-64-v3/v4, every aarch64) and
+     Veltkamp/Dekker splitting otherwise, so baseline x86-64 never calls the slow
+     software fma().  (Without an FMA the compiler cannot contract a*b+c either, so
+     the splitting is not disturbed by -ffp-contract.)
 
    Measured max errors (tests/test_vmath.py: ULP of the float64 result against
    long double NumPy, 200k-400k samples over the whole range incl. subnormal
@@ -65,6 +65,11 @@
    operations, and never less accurate than the two roundings of a * b + c, to
    which the bounds below were measured); -ffp-contract=off would not fuse it. */
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define VM_HAS_FMA 1
+#else
+#define VM_HAS_FMA 0
+#endif
+#if VM_HAS_FMA
 #define VM_FMA(a, b, c) __builtin_fma((a), (b), (c))
 #else
 #define VM_FMA(a, b, c) ((a) * (b) + (c))
@@ -111,7 +116,7 @@ static inline double vm_fast_two_sum(double a, double b, double *err)
 static inline double vm_two_prod(double a, double b, double *err)
 {
     double p = a * b;
-#ifdef __FMA__
+#if VM_HAS_FMA
     *err = __builtin_fma(a, b, -p);
 #else
     /* Veltkamp's split (split * a) overflows for |a| > 2^996 although a * b
@@ -137,7 +142,7 @@ static inline double vm_two_prod(double a, double b, double *err)
    remainder rounded once, in two fewer operations. */
 static inline double vm_dd_div_remainder(double q, double nh, double nl, double dh, double dl)
 {
-#ifdef __FMA__
+#if VM_HAS_FMA
     return (__builtin_fma(-q, dh, nh) + nl) - q * dl;
 #else
     double pe;
@@ -1114,11 +1119,7 @@ static inline double vm_gelu_d_d32(double x)
    tests/test_dispatch.py).  Without an FMA
    (baseline x86-64) fmaf would be a libm call: VM_F32_FMA is 0 there and the
    kernels keep the double versions above (vm_*_d32). */
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
-#define VM_F32_FMA 1
-#else
-#define VM_F32_FMA 0
-#endif
+#define VM_F32_FMA VM_HAS_FMA
 
 static inline uint32_t vmf_bits(float x) { uint32_t u; memcpy(&u, &x, sizeof u); return u; }
 static inline float vmf_float(uint32_t u) { float x; memcpy(&x, &u, sizeof x); return x; }
