@@ -372,6 +372,20 @@ def test_float32_softplus_threshold_with_tiny_beta(level_module):
                         f"[{level_module[0]}] beta={beta} threshold={threshold}")
 
 
+def test_float32_shrinks_with_lambd_beyond_float32(level_module):
+    """lambd = 1e300 is inf in float32, so the band holds every float, +-inf included:
+    softshrink(+-inf) is 0 there, not inf - inf (tools/fuzz.py: it was NaN), and
+    hardshrink's forms agree; NaN stays NaN."""
+    from conftest import check_all_forms
+    x = np.array([np.inf, -np.inf, np.nan, 3e38, -3e38, 1.5, -0.0, 0.0, 1e-45], np.float32)
+    grad = np.full_like(x, 0.75)
+    for name in ("softshrink", "hardshrink"):
+        for lambd in (1e300, 3.5e38, 3.4e38):
+            with np.errstate(over="ignore"):   # the reference's own cast of lambd
+                check_all_forms(REGISTRY[name], {"lambd": lambd}, x, grad,
+                                f"[{level_module[0]}] {name} lambd={lambd}")
+
+
 def test_float32_gelu_backward_far_below_zero_with_huge_grads(level_module):
     """grad * gelu'(x) for x below -20, where gelu' is below 2^-278 (tools/fuzz.py: with
     gelu' clamped at -15.5, grad = 1e30 at x = -inf gave -4e-22): 0 for every finite
