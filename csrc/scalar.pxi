@@ -965,12 +965,7 @@ cdef inline floating hardshrink_dfy(floating y, floating lambd) noexcept nogil:
 # +-inf too, and inf - inf is NaN (tools/fuzz.py).  lambd is the same for the
 # whole loop, which GCC unswitches on that test (selects per element cost 1.1-1.2x).
 cdef inline floating softshrink_f(floating x, floating lambd) noexcept nogil:
-    cdef bint band_is_everything
-    if floating is float:
-        band_is_everything = lambd > FLT_MAX
-    else:
-        band_is_everything = lambd > DBL_MAX
-    if band_is_everything:
+    if lambd == INFINITY:
         return keep_nan(x, <floating>0)
     return x - (lambd if x > lambd else (-lambd if x < -lambd else x))
 
