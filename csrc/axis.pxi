@@ -31,6 +31,7 @@ from libc.math cimport INFINITY, NAN
 from libc.stdlib cimport malloc, free
 
 cdef extern from "vmath.h" nogil:
+    const int VM_HAS_FMA
     double vm_exp_or_expm1_dd(double x, int minus_one, int fine, double *lo)
     double vm_exp_normal_d32(double x)
     double vm_exp_scaled_normal(double x, int extra, double *lo)
@@ -498,11 +499,17 @@ cdef inline double _log_softmax_vjp_f32(double g, double y, double acc, double l
 # evaluated in pairs and rounded once.  float64: g - acc - low by two error-free
 # sums, since near a one-hot y g - acc and low are both of the result's size
 # (adding low to the rounding part instead cost 1.03 ULP of the slice's largest
-# result: found by the property tests).  A y below 2^-900 is scaled by 2^200 for
-# the product and the result scaled back last (PYACT_VJP_*): two_prod's error
-# terms underflow otherwise (without an FMA, subnormal results were 1.02 ULP off).
+# result: found by the property tests).  y (d + dl) is one fma where the level has
+# one (two_prod and two additions cost 1.14x the time of the long-row vjp).  A y
+# below 2^-900 is scaled by 2^200 for the product and the result scaled back last
+# (PYACT_VJP_*): y dl (and two_prod's error term) underflow otherwise (subnormal
+# results were 1.02 ULP off without an FMA, results near 2^-1022 0.82 ULP with one).
+# Those y (and y = +-0, whose result takes the sign of y d, not that of y dl) only
+# occur in slices whose smallest y is below 2^-900: any_tiny, known per slice, keeps
+# the test and the scaling out of the other slices' loops.
 cdef inline floating _softmax_vjp_element(floating g, floating y, double acc, double low,
-                                          double low2, double sign) noexcept nogil:
+                                          double low2, double sign,
+                                          bint any_tiny) noexcept nogil:
     cdef double t, tl, u, ul, d, dl, p, pe, ys
     cdef bint tiny
     if floating is float:
@@ -515,10 +522,16 @@ cdef inline floating _softmax_vjp_element(floating g, floating y, double acc, do
     t = vm_two_sum(g, -acc, &tl)
     u = vm_two_sum(t, -low, &ul)
     d = vm_fast_two_sum(u, ul + (tl - low2), &dl)
+    if VM_HAS_FMA and not any_tiny:
+        return <floating>(sign * VM_FMA(y, d, y * dl))
     tiny = y < PYACT_VJP_TINY_Y
     ys = y * (PYACT_VJP_Y_UP if tiny else 1.0)
-    p = vm_two_prod(ys, d, &pe)
-    return <floating>((sign * (p + (pe + ys * dl))) * (PYACT_VJP_Y_DOWN if tiny else 1.0))
+    if VM_HAS_FMA:
+        p = VM_FMA(ys, d, ys * dl) if ys != 0 else ys * d
+    else:
+        p = vm_two_prod(ys, d, &pe)
+        p = (p + (pe + ys * dl)) if ys != 0 else p
+    return <floating>((sign * p) * (PYACT_VJP_Y_DOWN if tiny else 1.0))
 
 
 cdef inline double _log_softmax_vjp_wide(double g, double y, double acc, double low,
@@ -652,11 +665,14 @@ cdef void _backward_row(const floating* grad, const floating* y, floating* out, 
     cdef double acc[LANES]
     cdef double low[LANES]
     cdef double low2[LANES]
+    cdef double y_min[LANES]
+    cdef bint any_tiny = 0
     cdef Py_ssize_t i, k, tail = n % LANES, nb = n - n % LANES
     for k in range(LANES):
         acc[k] = 0
         low[k] = 0
         low2[k] = 0
+        y_min[k] = INFINITY
     # the lane sums in vector types (lanes.h) where they exist: as the lane loops
     # below, GCC leaves them scalar
     if mode == MODE_LOG_SOFTMAX:
@@ -670,14 +686,21 @@ cdef void _backward_row(const floating* grad, const floating* y, floating* out, 
         for i in range(0, nb, 8):  # LANES
             for k in range(LANES):
                 _add_gy(&acc[k], &low[k], &low2[k], grad[i + k], y[i + k])
+                y_min[k] = y[i + k] if y[i + k] < y_min[k] else y_min[k]
         for k in range(tail):
             _add_gy(&acc[k], &low[k], &low2[k], grad[nb + k], y[nb + k])
+            y_min[k] = y[nb + k] if y[nb + k] < y_min[k] else y_min[k]
+        for k in range(LANES):
+            any_tiny |= y_min[k] < PYACT_VJP_TINY_Y
     for k in range(1, LANES):
         _add_lane(&acc[0], &low[0], &low2[0], acc[k], low[k], low2[k], grad[0])
-    # separate loops per mode: each vectorises on its own
-    if mode != MODE_LOG_SOFTMAX:
+    # separate loops per mode (and for rows with a tiny y): each vectorises on its own
+    if mode != MODE_LOG_SOFTMAX and any_tiny:
         for i in range(n):
-            out[i] = _softmax_vjp_element(grad[i], y[i], acc[0], low[0], low2[0], sign)
+            out[i] = _softmax_vjp_element(grad[i], y[i], acc[0], low[0], low2[0], sign, 1)
+    elif mode != MODE_LOG_SOFTMAX:
+        for i in range(n):
+            out[i] = _softmax_vjp_element(grad[i], y[i], acc[0], low[0], low2[0], sign, 0)
     else:
         _log_softmax_vjp_slice(grad, y, out, n, 1, acc[0], low[0])
 
@@ -689,12 +712,16 @@ cdef void _backward_cols(const floating* grad, const floating* y, floating* out,
     cdef double acc[LANES][COLS]
     cdef double low[LANES][COLS]
     cdef double low2[LANES][COLS]
+    cdef double y_min[COLS]
+    cdef bint any_tiny = 0
     cdef Py_ssize_t i, j, k
     for k in range(LANES):
         for j in range(COLS):   # every column: see _forward_cols
             acc[k][j] = 0
             low[k][j] = 0
             low2[k][j] = 0
+    for j in range(COLS):
+        y_min[j] = INFINITY
     k = 0
     for i in range(n):
         if mode == MODE_LOG_SOFTMAX:
@@ -703,16 +730,25 @@ cdef void _backward_cols(const floating* grad, const floating* y, floating* out,
         else:
             for j in range(w):
                 _add_gy(&acc[k][j], &low[k][j], &low2[k][j], grad[i * ld + j], y[i * ld + j])
+                if floating is double:
+                    y_min[j] = y[i * ld + j] if y[i * ld + j] < y_min[j] else y_min[j]
         k = 0 if k == LANES - 1 else k + 1
+    for j in range(w):
+        any_tiny |= y_min[j] < PYACT_VJP_TINY_Y
     for k in range(1, LANES):
         for j in range(w):
             _add_lane(&acc[0][j], &low[0][j], &low2[0][j], acc[k][j], low[k][j], low2[k][j],
                       grad[0])
-    if mode != MODE_LOG_SOFTMAX:
+    if mode != MODE_LOG_SOFTMAX and any_tiny:
         for i in range(n):
             for j in range(w):
                 out[i * ld + j] = _softmax_vjp_element(grad[i * ld + j], y[i * ld + j],
-                                                       acc[0][j], low[0][j], low2[0][j], sign)
+                                                       acc[0][j], low[0][j], low2[0][j], sign, 1)
+    elif mode != MODE_LOG_SOFTMAX:
+        for i in range(n):
+            for j in range(w):
+                out[i * ld + j] = _softmax_vjp_element(grad[i * ld + j], y[i * ld + j],
+                                                       acc[0][j], low[0][j], low2[0][j], sign, 0)
     else:
         _log_softmax_vjp_cols(grad, y, out, ld, n, w, acc[0], low[0])
 

@@ -330,6 +330,31 @@ def test_vjp_near_one_hot_needs_more_than_double_double(act, n):
         check_backward(act, gg, y, axis, bwd(act)(gg, y=y, axis=axis))
 
 
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, axis", [((60, 3), -1), ((60, 10), -1), ((6, 40), -1),
+                                         ((2, 1000), -1), ((40, 9), 0)],
+                         ids=["rows-of-3", "short-rows", "long-rows", "longer-rows",
+                              "strided-axis"])
+@pytest.mark.parametrize("name", ["softmax", "softmin"])
+def test_vjp_where_y_is_zero_has_the_sign_of_y_times_the_difference(name, dtype, shape,
+                                                                     axis):
+    # y = +0 (underflowed) or -0 (given): the result +-y (g - sum(g y)) is a zero with
+    # the sign of that product; the float64 kernels once returned +0 or -0 by the
+    # signs of their rounding-error terms, about half of them wrong
+    act = next(a for a in AXIS if a.name == name)
+    rng = np.random.default_rng(404)
+    y = fwd(act)(rng.normal(0.0, 300.0, shape).astype(dtype), axis=axis)
+    y.flat[::7] = -y.flat[::7] * 0
+    g = rng.normal(0.0, 1.0, shape).astype(dtype)
+    want = act.reference_derivative(wide(g), wide(y), axis=axis)
+    got = bwd(act)(g, y=y, axis=axis)
+    zero = y == 0
+    assert zero.sum() >= y.size // 8 and np.signbit(y[zero]).sum() >= 10   # both signs
+    assert (want[zero] == 0).all() and (got[zero] == 0).all()
+    np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]))
+
+
 @pytest.mark.parametrize("shape, axis", [((3, 40), -1), ((37, 5), -1), ((5, 24), 0),
                                          ((2, 5000), -1)],
                          ids=["long-rows", "short-rows", "strided-axis", "chunked-row"])
