@@ -196,7 +196,7 @@ cdef inline floating _log_softmax_out(floating v, floating m, double log_sum, do
 # One output of softmax: e * (1/sum), from e = eh + el and 1/sum = rh + rl.
 cdef inline floating _softmax_out(double eh, double el, double rh, double rl,
                                   floating like) noexcept nogil:
-    cdef double p, pe, r
+    cdef double r
     cdef bint tiny
     if floating is float:
         return <floating>(eh * rh)
@@ -204,8 +204,7 @@ cdef inline floating _softmax_out(double eh, double el, double rh, double rl,
         tiny = eh < 0   # -2^600 e (see _shifted_exp): scaled back once at the end
         eh = -eh if tiny else eh
         el = -el if tiny else el
-        p = vm_two_prod(eh, rh, &pe)
-        r = p + ((pe + eh * rl) + el * rh)
+        r = vm_prod_plus(eh, rh, eh * rl + el * rh)
         return r * TINY_DOWN if tiny else r
 
 

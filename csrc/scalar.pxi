@@ -34,6 +34,7 @@ cdef extern from "vmath.h" nogil:
     vm_rare_t vm_backward_needs_wide(double r, double grad, double x)
     double vm_mulsign(double x, double s)
     double vm_two_prod(double a, double b, double *err)
+    double vm_prod_plus(double a, double b, double c)
     double vm_two_sum(double a, double b, double *err)
     double vm_fast_two_sum(double a, double b, double *err)
     double vm_dd_div(double nh, double nl, double dh, double dl, double *ql)
@@ -650,10 +651,9 @@ cdef inline double sigmoid_df64(double x) noexcept nogil:
 
 # y (1 - y) with the rounding of 1 - y (y < 1/2) kept.
 cdef inline double sigmoid_dfy64(double y) noexcept nogil:
-    cdef double wl, pe
+    cdef double wl
     cdef double w = vm_two_sum(1.0, -y, &wl)
-    cdef double p = vm_two_prod(y, w, &pe)
-    return p + (pe + y * wl)
+    return vm_prod_plus(y, w, y * wl)
 
 
 cdef inline double log_sigmoid_f64(double x) noexcept nogil:
@@ -698,9 +698,7 @@ cdef inline double elu_dfy64(double y, double alpha) noexcept nogil:
 cdef inline double _selu_scaled(double h, double l) noexcept nogil:
     cdef double hi = <double>PYACT_SELU_SCALED_ALPHA
     cdef double lo = PYACT_SELU_SCALED_ALPHA_DLO
-    cdef double err
-    cdef double p = vm_two_prod(h, hi, &err)
-    return p + (err + (h * lo + l * hi))
+    return vm_prod_plus(h, hi, h * lo + l * hi)
 
 cdef inline double selu_f64(double x) noexcept nogil:
     cdef double lo
@@ -742,11 +740,11 @@ cdef inline double _celu_arg(double x, double alpha, double *dz) noexcept nogil:
 # alpha expm1(x / alpha) = x (1 + x / (2 alpha) + ...) rounds to x, while
 # x / alpha itself may underflow.
 cdef inline double celu_f64(double x, double alpha) noexcept nogil:
-    cdef double dz, lo, err
+    cdef double dz, lo
     cdef double z = _celu_arg(x, alpha, &dz)
     cdef double h = vm_expm1_dd(z, &lo)
-    cdef double p = vm_two_prod(alpha, h, &err)
-    cdef double r = p + (err + alpha * (lo + (1 + h) * dz))
+    cdef double p = alpha * h
+    cdef double r = vm_prod_plus(alpha, h, alpha * (lo + (1 + h) * dz))
     cdef bint linear = (x > 0) | (vm_abs(z) < 8.673617379884035e-19)  # 2^-60
     return x if linear else (r if vm_abs(p) <= DBL_MAX else p)
 

@@ -136,6 +136,19 @@ static inline double vm_two_prod(double a, double b, double *err)
     return p;
 }
 
+/* a b + c rounded once, c a correction far below a b (the low parts of a pair
+   product): one fma where the level has one (never less accurate than the pair,
+   and 3 operations fewer); elsewhere two_prod's pair, c joining its error term. */
+static inline double vm_prod_plus(double a, double b, double c)
+{
+#if VM_HAS_FMA
+    return __builtin_fma(a, b, c);
+#else
+    double pe, p = vm_two_prod(a, b, &pe);
+    return p + (pe + c);
+#endif
+}
+
 /* (nh + nl) - q (dh + dl) for a quotient q within a few ulp of nh / dh: nh - q dh
    exactly, the low parts to first order.  With an FMA, nh - q dh is one fma: the
    same value as (nh - p) - pe (q dh = p + pe; nh - p is exact), each being the exact
@@ -674,17 +687,16 @@ static inline double vm_gauss_cdf_dd(double x, double *lo)
    -G(t) e^(-t^2/2), the product formed in double pairs and scaled last. */
 static inline double vm_gelu(double x)
 {
-    double pl, pe;
+    double pl;
     double ph = vm_gauss_cdf_dd(x, &pl);
-    double m = vm_two_prod(x, ph, &pe);
-    double upper = m + (pe + x * pl);
+    double m = x * ph;
+    double upper = vm_prod_plus(x, ph, x * pl);
     upper = m == 0.0 ? m : upper;   /* keeps -0 */
     double t = vm_abs(x);
-    double gl, el, s1, s2, ve;
+    double gl, el, s1, s2;
     double gh = vm_gauss_G(t, &gl);
     double eh = vm_gauss_E(t, &el, &s1, &s2);
-    double vh = vm_two_prod(gh, eh, &ve);
-    double lower = -(((vh + (ve + (gh * el + gl * eh))) * s1) * s2);
+    double lower = -((vm_prod_plus(gh, eh, gh * el + gl * eh) * s1) * s2);
     double r = x < -1.0 ? lower : upper;
     return x > 40.0 ? x : r;   /* Phi = 1 (also keeps +inf out of the pairs) */
 }
@@ -717,8 +729,7 @@ static inline double vm_gelu_d_direct(double x)
     double kl = ke + tc * VM_INV_SQRT_2PI_LO;
     double dh = vm_two_sum(rh, -kh, &we);
     double dl = we + (rl - kl);
-    double lh = vm_two_prod(dh, eh, &ve);
-    double lower = ((lh + (ve + (dh * el + dl * eh))) * s1) * s2;
+    double lower = (vm_prod_plus(dh, eh, dh * el + dl * eh) * s1) * s2;
     return x < -1.0 ? lower : upper;
 }
 
@@ -749,13 +760,13 @@ static inline double vm_gelu_tanh_arg(double x, double *lo)
    (vl <= 2^-52 |vh|). */
 static inline double vm_gelu_tanh(double x)
 {
-    double vl, sl, pe, hi, l, s1, s2;
+    double vl, sl, hi, l, s1, s2;
     double vh = vm_gelu_tanh_arg(x, &vl);
     double sh = vm_sigmoid_parts_dd(vh, &sl, &hi, &l, &s1, &s2);
     double g = sh * ((1.0 - sh) - sl);
     double xc = vm_clamp(x, -100.0, 100.0);
-    double ph = vm_two_prod(xc, sh, &pe);
-    double r = ph + (pe + xc * (sl + g * vl));
+    double ph = xc * sh;
+    double r = vm_prod_plus(xc, sh, xc * (sl + g * vl));
     r = ph == 0.0 ? ph : r;   /* keeps -0 */
     double c = xc + xc * vl;
     double tiny = vm_mul_exp_parts(c, hi, l, s1, s2);
@@ -842,11 +853,11 @@ static inline double vm_mish_t_dd(double x, double *tl, double *omh, double *oml
    own e^-|x|: x = xc there). */
 static inline double vm_mish(double x)
 {
-    double tl, omh, oml, pe, eh, el, s1, s2;
+    double tl, omh, oml, eh, el, s1, s2;
     double xc = vm_clamp(x, -800.0, 1e300);
     double t = vm_mish_t_dd(x, &tl, &omh, &oml, &eh, &el, &s1, &s2);
-    double p = vm_two_prod(xc, t, &pe);
-    double r = p + (pe + xc * tl);
+    double p = xc * t;
+    double r = vm_prod_plus(xc, t, xc * tl);
     r = p == 0.0 ? p : r;     /* keeps -0 */
     r = x > 1e300 ? x : r;                                   /* t = 1 (and +inf) */
     double tiny = vm_mul_exp_parts(xc, eh, el, s1, s2);
@@ -881,10 +892,9 @@ static inline double vm_mish_d_direct(double x)
    ~0.2-0.5).  The caller selects it where vm_abs(x - X0_HI) < W.  Measured (dense
    sweeps, tests/test_vmath.py): see the callers in csrc/scalar.pxi. */
 #define VM_NEAR_ZERO(P, x) do { \
-        double dh_ = (x) - P##_X0_HI, pe_; \
+        double dh_ = (x) - P##_X0_HI; \
         double q_ = P##_POLY(dh_ - P##_X0_LO); \
-        double ph_ = vm_two_prod(dh_, q_, &pe_); \
-        return ph_ + (pe_ - P##_X0_LO * q_); \
+        return vm_prod_plus(dh_, q_, -P##_X0_LO * q_); \
     } while (0)
 
 static inline double vm_gelu_d_near0(double x) { VM_NEAR_ZERO(VM_GELUD0, x); }
@@ -1514,12 +1524,12 @@ static inline float vmf_div6_pair(float h, float l, float *ql)
     return q;
 }
 
-/* c (h + l), rounded once, with c = +-inf giving +-inf (h > 0) rather than NaN. */
+/* c (h + l), rounded once, with c = +-inf giving +-inf (h > 0) rather than NaN
+   (c l is NaN where l = 0). */
 static inline float vmf_times_pair(float c, float h, float l)
 {
     float p = c * h;
-    float r = p + (__builtin_fmaf(c, h, -p) + c * l);
-    return vmf_abs(p) <= 0x1.fffffep127f ? r : p;
+    return vmf_abs(p) <= 0x1.fffffep127f ? __builtin_fmaf(c, h, c * l) : p;
 }
 
 /* hardsigmoid(x) = (x + 3) / 6 on (-3, 3), x + 3 as an exact pair (|x| < 3). */
