@@ -671,7 +671,6 @@ cdef void _backward_row(const floating* grad, const floating* y, floating* out, 
         acc[k] = 0
         low[k] = 0
         low2[k] = 0
-        y_min[k] = INFINITY
     # the lane sums in vector types (lanes.h) where they exist: as the lane loops
     # below, GCC leaves them scalar
     if mode == MODE_LOG_SOFTMAX:
@@ -682,6 +681,8 @@ cdef void _backward_row(const floating* grad, const floating* y, floating* out, 
     elif floating is float:
         pyact_add_gy_lanes_f(grad, y, n, acc, low)
     else:
+        for k in range(LANES):
+            y_min[k] = INFINITY
         for i in range(0, nb, 8):  # LANES
             for k in range(LANES):
                 _add_gy(&acc[k], &low[k], &low2[k], grad[i + k], y[i + k])
