@@ -498,18 +498,19 @@ cdef inline double _log_softmax_vjp_f32(double g, double y, double acc, double l
 # evaluated in pairs and rounded once.  float64: g - acc - low by two error-free
 # sums, since near a one-hot y g - acc and low are both of the result's size
 # (adding low to the rounding part instead cost 1.03 ULP of the slice's largest
-# result: found by the property tests).  y (d + dl) is one fma where the level has
-# one (two_prod and two additions cost 1.14x the time of the long-row vjp).  A y
-# below 2^-900 is scaled by 2^200 for the product and the result scaled back last
-# (PYACT_VJP_*): y dl (and two_prod's error term) underflow otherwise (subnormal
-# results were 1.02 ULP off without an FMA, results near 2^-1022 0.82 ULP with one).
+# result: found by the property tests).  y (d + dl) is vm_prod_plus: one fma where
+# the level has one (two_prod and two additions cost 1.14x the time of the long-row
+# vjp).  A y below 2^-900 is scaled by 2^200 for the product and the result
+# scaled back last (PYACT_VJP_*): y dl (and two_prod's error term) underflow
+# otherwise (subnormal results were 1.02 ULP off without an FMA, results near
+# 2^-1022 0.82 ULP with one).
 # Those y (and y = +-0, whose result takes the sign of y d, not that of y dl) only
 # occur in slices whose smallest y is below 2^-900: any_tiny, known per slice, keeps
 # the test and the scaling out of the other slices' loops.
 cdef inline floating _softmax_vjp_element(floating g, floating y, double acc, double low,
                                           double low2, double sign,
                                           bint any_tiny) noexcept nogil:
-    cdef double t, tl, u, ul, d, dl, p, pe, ys
+    cdef double t, tl, u, ul, d, dl, p, ys
     cdef bint tiny
     if floating is float:
         # g - acc is exact where the two are within a factor 2 (Sterbenz); elsewhere its
@@ -522,14 +523,10 @@ cdef inline floating _softmax_vjp_element(floating g, floating y, double acc, do
     u = vm_two_sum(t, -low, &ul)
     d = vm_fast_two_sum(u, ul + (tl - low2), &dl)
     if VM_HAS_FMA and not any_tiny:
-        return <floating>(sign * VM_FMA(y, d, y * dl))
+        return <floating>(sign * vm_prod_plus(y, d, y * dl))
     tiny = y < PYACT_VJP_TINY_Y
     ys = y * (PYACT_VJP_Y_UP if tiny else 1.0)
-    if VM_HAS_FMA:
-        p = VM_FMA(ys, d, ys * dl) if ys != 0 else ys * d
-    else:
-        p = vm_two_prod(ys, d, &pe)
-        p = (p + (pe + ys * dl)) if ys != 0 else p
+    p = vm_prod_plus(ys, d, ys * dl) if ys != 0 else ys * d
     return <floating>((sign * p) * (PYACT_VJP_Y_DOWN if tiny else 1.0))
 
 
